@@ -1,0 +1,37 @@
+# make test  : set up .venv (first use), run the package tests, execute every notebook (nbval),
+#              build the site and check it in headless Chromium.
+# make book  : set up .venv (first use) and build the website into _build/html.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+
+.PHONY: test book unit notebooks browser bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -p no:randomly --nbval book --sanitize-with tests/nbval_sanitize.cfg
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+browser: book
+	$(BIN)/python -m pytest tests/browser
+
+test: unit notebooks browser
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/trajectories.py
+
+clean:
+	rm -rf _build

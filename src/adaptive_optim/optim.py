@@ -1,0 +1,275 @@
+"""Drop-in replacements for ``torch.optim``'s SGD, Adagrad, RMSprop, Adam, AdamW and RAdam.
+
+Each class has torch's constructor signature, defaults and error messages, and keeps its state
+under torch's keys, so ``state_dict()`` checkpoints move between ``torch.optim`` and these
+classes in both directions. The arithmetic of every step is the package's rule
+(:mod:`adaptive_optim.rules`), the same code that runs on NumPy in the book's figures.
+
+Flags that only choose a kernel are accepted: ``foreach`` and ``capturable`` are recorded and
+ignored (there is one implementation); ``fused=True`` and ``differentiable=True`` are refused
+with ``NotImplementedError``, since this package has neither a fused kernel nor a step that
+autograd can differentiate through.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from . import rules
+from .rules import _ops
+
+ParamsT = Any
+
+
+def _scalar_dtype() -> torch.dtype:
+    """The dtype torch.optim uses for its ``step`` counters."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _check_tensor_lr(lr) -> None:
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+
+
+def _refuse_kernel_flags(name: str, fused, differentiable) -> None:
+    if fused:
+        raise NotImplementedError(
+            f"adaptive_optim.optim.{name} has no fused kernel: it always runs the package's "
+            f"reference rule. Leave fused=None, or use torch.optim.{name}(fused=True).")
+    if differentiable:
+        raise NotImplementedError(
+            f"adaptive_optim.optim.{name} does not support differentiable=True: its step runs "
+            f"under torch.no_grad(). Use torch.optim.{name}(differentiable=True) to backpropagate "
+            f"through optimizer steps.")
+
+
+class RuleOptimizer(Optimizer):
+    """A ``torch.optim.Optimizer`` whose every step applies one rule from :mod:`adaptive_optim.rules`.
+
+    Subclasses name their rule, the group keys that are its hyperparameters, and the group
+    defaults torch restores in ``__setstate__``.
+    """
+
+    rule_class: type[rules.Rule]
+    #: group key -> rule field, for the hyperparameters the rule takes from each param group
+    rule_fields: tuple[str, ...]
+    #: None when sparse gradients are supported, else torch's error message
+    sparse_error: str | None = None
+    #: group keys torch fills in when loading an older state (``Optimizer.__setstate__``)
+    group_defaults: dict[str, Any] = {}
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        _refuse_kernel_flags(type(self).__name__, defaults.get("fused"), defaults.get("differentiable"))
+        self.rule_for(defaults)  # validates, with torch's messages
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self.group_defaults.items():
+                group.setdefault(key, value)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                if "step" in p_state and not torch.is_tensor(p_state["step"]):
+                    p_state["step"] = torch.tensor(float(p_state["step"]), dtype=_scalar_dtype())
+
+    def rule_for(self, group: dict[str, Any]) -> rules.Rule:
+        """The rule holding this param group's hyperparameters."""
+        return self.rule_class(**{name: group[name] for name in self.rule_fields})
+
+    def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
+        """torch's initial state for ``p``: the rule's, with ``step`` as a CPU scalar tensor."""
+        state = rule.init(torch.view_as_real(p) if p.is_complex() else p)
+        if p.is_complex():
+            state = {k: torch.view_as_complex(v) if torch.is_tensor(v) else v for k, v in state.items()}
+        if "step" in state:
+            state["step"] = torch.tensor(float(state["step"]), dtype=_scalar_dtype())
+        return state
+
+    def dense_grad(self, p: Tensor, group: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
+        """The gradient as a dense tensor, and for a sparse one the mask of entries it touches."""
+        grad = p.grad
+        if not grad.is_sparse:
+            return grad, None
+        if self.sparse_error is not None:
+            raise RuntimeError(self.sparse_error)
+        grad = grad.coalesce()
+        mask = torch.zeros_like(p, dtype=torch.bool)
+        mask[tuple(grad.indices())] = True
+        return grad.to_dense(), mask
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Perform a single optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            rule = self.rule_for(group)
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._step_one(p, group, rule)
+        return loss
+
+    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
+        grad, mask = self.dense_grad(p, group)
+        state = self.state[p] if p in self.state else {}
+        if not state:
+            state = self.init_state(p, rule)
+        real = torch.view_as_real if p.is_complex() else (lambda t: t)
+        views = {k: real(v) if torch.is_tensor(v) and v.is_complex() else v for k, v in state.items()}
+        new_param, new_state = rule.update(real(p), real(grad), views)
+        if mask is not None:
+            new_param = torch.where(real(mask) if p.is_complex() else mask, new_param, real(p))
+        real(p).copy_(new_param)
+        for key, value in new_state.items():
+            old = views.get(key)
+            if torch.is_tensor(old) and old.shape == value.shape:
+                old.copy_(value)
+            else:  # a new entry (e.g. SGD's momentum buffer, made from the first gradient)
+                state[key] = value.clone() if torch.is_tensor(value) else value
+        if state:
+            self.state[p] = state
+
+
+class SGD(RuleOptimizer):
+    """Drop-in ``torch.optim.SGD`` on :class:`adaptive_optim.rules.SGD`."""
+
+    rule_class = rules.SGD
+    rule_fields = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
+    group_defaults = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False,
+                      "fused": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float | Tensor = 0, nesterov: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                                      foreach=foreach, differentiable=differentiable, fused=fused))
+
+
+class Adagrad(RuleOptimizer):
+    """Drop-in ``torch.optim.Adagrad`` on :class:`adaptive_optim.rules.Adagrad`.
+
+    As in torch, the state (``step``, ``sum``) of every parameter is created by the constructor.
+    """
+
+    rule_class = rules.Adagrad
+    rule_fields = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
+    group_defaults = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10,
+                 foreach: bool | None = None, *, maximize: bool = False, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable, fused=fused))
+        for group in self.param_groups:
+            rule = self.rule_for(group)
+            for p in group["params"]:
+                self.state[p] = self.init_state(p, rule)
+
+    def dense_grad(self, p: Tensor, group: dict[str, Any]) -> tuple[Tensor, Tensor | None]:
+        if p.grad.is_sparse and group["weight_decay"] != 0:
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+        return super().dense_grad(p, group)
+
+
+class RMSprop(RuleOptimizer):
+    """Drop-in ``torch.optim.RMSprop`` on :class:`adaptive_optim.rules.RMSprop`."""
+
+    rule_class = rules.RMSprop
+    rule_fields = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
+    sparse_error = "RMSprop does not support sparse gradients"
+    group_defaults = {"momentum": 0, "centered": False, "foreach": None, "maximize": False,
+                      "differentiable": False, "capturable": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
+                 centered: bool = False, capturable: bool = False, foreach: bool | None = None,
+                 maximize: bool = False, differentiable: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                                      weight_decay=weight_decay, capturable=capturable,
+                                      foreach=foreach, maximize=maximize,
+                                      differentiable=differentiable))
+
+
+class Adam(RuleOptimizer):
+    """Drop-in ``torch.optim.Adam`` on :class:`adaptive_optim.rules.Adam`."""
+
+    rule_class = rules.Adam
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+    sparse_error = "Adam does not support sparse gradients, please consider SparseAdam instead"
+    group_defaults = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+                      "differentiable": False, "decoupled_weight_decay": False, "fused": None}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3,
+                 betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False) -> None:
+        _check_tensor_lr(lr)
+        rules.Adam(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)  # torch's checks, in torch's order
+        if not (all(isinstance(b, float) for b in betas) or all(isinstance(b, Tensor) for b in betas)):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for i, b in enumerate(betas):
+            if isinstance(b, Tensor) and b.numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
+        betas = tuple(b.squeeze() if isinstance(b, Tensor) and b.dim() != 0 else b for b in betas)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                                      capturable=capturable, differentiable=differentiable,
+                                      fused=fused, decoupled_weight_decay=decoupled_weight_decay))
+
+
+class AdamW(Adam):
+    """Drop-in ``torch.optim.AdamW``: Adam with decoupled weight decay (default 1e-2)."""
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3,
+                 betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=True)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+class RAdam(RuleOptimizer):
+    """Drop-in ``torch.optim.RAdam`` on :class:`adaptive_optim.rules.RAdam` (switch at ρ_t > 5)."""
+
+    rule_class = rules.RAdam
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
+    sparse_error = "RAdam does not support sparse gradients"
+    group_defaults = {"foreach": None, "maximize": False, "differentiable": False,
+                      "decoupled_weight_decay": False, "capturable": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize, foreach=foreach, capturable=capturable,
+                                      decoupled_weight_decay=decoupled_weight_decay,
+                                      differentiable=differentiable))
+
+
+__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam"]

@@ -1,0 +1,16 @@
+"""Update rules, each written once for NumPy arrays and torch tensors.
+
+Every rule maps ``(param, grad, state) -> (new_param, new_state)``; see :mod:`.base`.
+"""
+
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .base import Rule, State
+from .radam import RAdam
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam"]
+
+#: The rules by name, in the order the book introduces them.
+RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam)}

@@ -1,0 +1,91 @@
+"""Adam (Kingma & Ba, 2015), with AMSGrad (Reddi, Kale & Kumar, 2018) and AdamW (Loshchilov & Hutter, 2019).
+
+    m_t = β₁ m_{t−1} + (1 − β₁) g_t              v_t = β₂ v_{t−1} + (1 − β₂) g_t²
+    θ_t = θ_{t−1} − η/(1 − β₁ᵗ) · m_t / (√v_t / √(1 − β₂ᵗ) + ε)
+
+ε sits outside the root, after the bias correction of v_t: exactly Algorithm 1's
+m̂_t / (√v̂_t + ε). AMSGrad divides by the running maximum of the *uncorrected* v_t.
+AdamW shrinks θ by (1 − η λ) before the step instead of adding λθ to the gradient.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from . import _ops
+from .base import Rule, State, l2_penalty, require
+
+
+def check_betas(betas) -> None:
+    """torch.optim's range checks for (β₁, β₂), both in [0, 1)."""
+    require((0.0 <= betas[0]) & (betas[0] < 1.0), f"Invalid beta parameter at index 0: {betas[0]}")
+    require((0.0 <= betas[1]) & (betas[1] < 1.0), f"Invalid beta parameter at index 1: {betas[1]}")
+
+
+def decay_or_penalize(param, grad, lr, weight_decay, decoupled: bool):
+    """Weight decay, either decoupled (shrink θ by 1 − ηλ) or coupled (add λθ to the gradient)."""
+    if not _ops.is_nonzero(weight_decay):
+        return param, grad
+    if decoupled:
+        return param * (1 - lr * weight_decay), grad
+    return param, l2_penalty(grad, param, weight_decay)
+
+
+def moments(state: State, grad, beta1, beta2):
+    """The two exponential moving averages, m_t (``exp_avg``) and v_t (``exp_avg_sq``)."""
+    exp_avg = state["exp_avg"] + (1 - beta1) * (grad - state["exp_avg"])
+    exp_avg_sq = state["exp_avg_sq"] * beta2 + (1 - beta2) * grad * grad
+    return exp_avg, exp_avg_sq
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Adam(Rule):
+    """Adam, matching ``torch.optim.Adam`` (state keys ``step``, ``exp_avg``, ``exp_avg_sq``,
+    and ``max_exp_avg_sq`` with amsgrad)."""
+
+    lr: Any = 1e-3
+    betas: tuple[Any, Any] = (0.9, 0.999)
+    eps: Any = 1e-8
+    weight_decay: Any = 0.0
+    amsgrad: bool = False
+    decoupled_weight_decay: bool = False
+
+    state_keys = ("step", "exp_avg", "exp_avg_sq")
+
+    def validate(self) -> None:
+        require(0.0 <= self.lr, f"Invalid learning rate: {self.lr}")
+        require(0.0 <= self.eps, f"Invalid epsilon value: {self.eps}")
+        check_betas(self.betas)
+        require(0.0 <= self.weight_decay, f"Invalid weight_decay value: {self.weight_decay}")
+
+    def init(self, param) -> State:
+        state = {"step": 0, "exp_avg": _ops.zeros_like(param), "exp_avg_sq": _ops.zeros_like(param)}
+        if self.amsgrad:
+            state["max_exp_avg_sq"] = _ops.zeros_like(param)
+        return state
+
+    def update(self, param, grad, state: State):
+        beta1, beta2 = self.betas
+        step = state["step"] + 1
+        grad = self.direction(grad)
+        param, grad = decay_or_penalize(param, grad, self.lr, self.weight_decay, self.decoupled_weight_decay)
+        exp_avg, exp_avg_sq = moments(state, grad, beta1, beta2)
+        new_state = {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+
+        t = _ops.value(step)
+        bias_correction1 = 1 - beta1**t
+        bias_correction2 = 1 - beta2**t
+        step_size = self.lr / bias_correction1
+        if self.amsgrad:
+            exp_avg_sq = new_state["max_exp_avg_sq"] = _ops.maximum(state["max_exp_avg_sq"], exp_avg_sq)
+        denom = _ops.sqrt(exp_avg_sq) / bias_correction2**0.5 + self.eps
+        return param + (-step_size) * exp_avg / denom, new_state
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AdamW(Adam):
+    """Adam with decoupled weight decay, matching ``torch.optim.AdamW`` (default λ = 1e-2)."""
+
+    weight_decay: Any = 1e-2
+    decoupled_weight_decay: bool = True

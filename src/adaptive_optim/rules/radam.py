@@ -1,0 +1,86 @@
+"""RAdam (Liu et al., 2020): Adam whose adaptive step is switched on, and rectified, only once
+the variance of 1/√v̂_t is finite and can be estimated.
+
+    ρ∞ = 2/(1 − β₂) − 1        ρ_t = ρ∞ − 2t β₂ᵗ/(1 − β₂ᵗ)
+    r_t = √[(ρ_t − 4)(ρ_t − 2) ρ∞ / ((ρ∞ − 4)(ρ∞ − 2) ρ_t)]
+    θ_t = θ_{t−1} − η m̂_t · r_t √(1 − β₂ᵗ)/(√v_t + ε)    when ρ_t > threshold
+    θ_t = θ_{t−1} − η m̂_t                               otherwise (momentum SGD)
+
+torch.optim.RAdam (and the authors' code) switch at ρ_t > 5; the paper's Algorithm 2 at ρ_t > 4.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from . import _ops
+from .adam import check_betas, decay_or_penalize, moments
+from .base import Rule, State, require
+
+
+def rho_inf(beta2):
+    """ρ∞ = 2/(1 − β₂) − 1, the maximum length of the approximated simple moving average."""
+    return 2 / (1 - beta2) - 1
+
+
+def rho(t, beta2):
+    """ρ_t = ρ∞ − 2t β₂ᵗ/(1 − β₂ᵗ), the length of the SMA that the EMA v_t approximates at step t."""
+    return rho_inf(beta2) - 2 * t * (beta2**t) / (1 - beta2**t)
+
+
+def rectification(rho_t, rho_infinity):
+    """r_t = √[(ρ_t − 4)(ρ_t − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρ_t)]; defined for ρ_t ≥ 4."""
+    return ((rho_t - 4) * (rho_t - 2) * rho_infinity / ((rho_infinity - 4) * (rho_infinity - 2) * rho_t)) ** 0.5
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RAdam(Rule):
+    """RAdam, matching ``torch.optim.RAdam`` (state keys ``step``, ``exp_avg``, ``exp_avg_sq``).
+
+    ``threshold`` is the value ρ_t must exceed for the adaptive, rectified step: 5 as in torch
+    (the default), or 4 as in the paper's Algorithm 2.
+    """
+
+    lr: Any = 1e-3
+    betas: tuple[Any, Any] = (0.9, 0.999)
+    eps: Any = 1e-8
+    weight_decay: Any = 0.0
+    decoupled_weight_decay: bool = False
+    threshold: float = 5.0
+
+    state_keys = ("step", "exp_avg", "exp_avg_sq")
+
+    def validate(self) -> None:
+        require(0.0 <= self.lr, f"Invalid learning rate: {self.lr}")
+        require(0.0 <= self.eps, f"Invalid epsilon value: {self.eps}")
+        check_betas(self.betas)
+        require(0.0 <= self.weight_decay, f"Invalid weight_decay value: {self.weight_decay}")
+        require(self.threshold >= 4.0,
+                f"Invalid rectification threshold: {self.threshold} (r_t needs rho_t >= 4)")
+
+    def init(self, param) -> State:
+        return {"step": 0, "exp_avg": _ops.zeros_like(param), "exp_avg_sq": _ops.zeros_like(param)}
+
+    def update(self, param, grad, state: State):
+        beta1, beta2 = self.betas
+        step = state["step"] + 1
+        t = _ops.value(step)
+        grad = self.direction(grad)
+        param, grad = decay_or_penalize(param, grad, self.lr, self.weight_decay, self.decoupled_weight_decay)
+        exp_avg, exp_avg_sq = moments(state, grad, beta1, beta2)
+
+        bias_correction2 = 1 - beta2**t
+        bias_corrected_exp_avg = exp_avg / (1 - beta1**t)
+        rho_infinity = rho_inf(beta2)
+        rho_t = rho(t, beta2)
+
+        def rectified():
+            adaptive_lr = bias_correction2**0.5 / (_ops.sqrt(exp_avg_sq) + self.eps)
+            return bias_corrected_exp_avg * self.lr * adaptive_lr * rectification(rho_t, rho_infinity)
+
+        def unrectified():
+            return bias_corrected_exp_avg * self.lr
+
+        update = _ops.select(rho_t > self.threshold, rectified, unrectified)
+        return param - update, {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}

@@ -1,0 +1,64 @@
+"""RMSprop (Hinton, lecture 6e): divide the gradient by a running root-mean-square of recent gradients.
+
+    v_t = α v_{t−1} + (1 − α) g_t²
+    θ_t = θ_{t−1} − η g_t / (√v_t + ε)
+
+The centered variant divides by √(v_t − m_t²) + ε, with m_t the running mean of g_t, an
+estimate of the gradient's standard deviation; with momentum μ the ratio is accumulated
+in a buffer b_t = μ b_{t−1} + g_t / (…) and θ_t = θ_{t−1} − η b_t.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from . import _ops
+from .base import Rule, State, l2_penalty, require
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RMSprop(Rule):
+    """RMSprop, matching ``torch.optim.RMSprop`` (state keys ``step``, ``square_avg``,
+    ``momentum_buffer`` when momentum > 0, ``grad_avg`` when centered)."""
+
+    lr: Any = 1e-2
+    alpha: Any = 0.99
+    eps: Any = 1e-8
+    weight_decay: Any = 0.0
+    momentum: Any = 0.0
+    centered: bool = False
+
+    state_keys = ("step", "square_avg")
+
+    def validate(self) -> None:
+        require(0.0 <= self.lr, f"Invalid learning rate: {self.lr}")
+        require(0.0 <= self.eps, f"Invalid epsilon value: {self.eps}")
+        require(0.0 <= self.momentum, f"Invalid momentum value: {self.momentum}")
+        require(0.0 <= self.weight_decay, f"Invalid weight_decay value: {self.weight_decay}")
+        require(0.0 <= self.alpha, f"Invalid alpha value: {self.alpha}")
+
+    def init(self, param) -> State:
+        state = {"step": 0, "square_avg": _ops.zeros_like(param)}
+        if _ops.is_positive(self.momentum):
+            state["momentum_buffer"] = _ops.zeros_like(param)
+        if self.centered:
+            state["grad_avg"] = _ops.zeros_like(param)
+        return state
+
+    def update(self, param, grad, state: State):
+        new_state = dict(state, step=state["step"] + 1)
+        grad = l2_penalty(self.direction(grad), param, self.weight_decay)
+        square_avg = state["square_avg"] * self.alpha + (1 - self.alpha) * grad * grad
+        new_state["square_avg"] = square_avg
+        if self.centered:
+            grad_avg = state["grad_avg"] + (1 - self.alpha) * (grad - state["grad_avg"])
+            new_state["grad_avg"] = grad_avg
+            avg = _ops.sqrt(square_avg + (-1) * grad_avg * grad_avg) + self.eps
+        else:
+            avg = _ops.sqrt(square_avg) + self.eps
+        if "momentum_buffer" in state:
+            buf = state["momentum_buffer"] * self.momentum + grad / avg
+            new_state["momentum_buffer"] = buf
+            return param - self.lr * buf, new_state
+        return param + (-self.lr) * grad / avg, new_state

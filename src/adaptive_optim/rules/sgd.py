@@ -1,0 +1,46 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay.
+
+    b_t = μ b_{t−1} + (1 − τ) g_t      (b_1 = g_1)
+    θ_t = θ_{t−1} − η (g_t + μ b_t)     with Nesterov, else θ_{t−1} − η b_t
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from . import _ops
+from .base import Rule, State, l2_penalty, require
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SGD(Rule):
+    """Plain or momentum SGD, matching ``torch.optim.SGD`` (state key ``momentum_buffer``)."""
+
+    lr: Any = 1e-3
+    momentum: Any = 0.0
+    dampening: Any = 0.0
+    weight_decay: Any = 0.0
+    nesterov: bool = False
+
+    def validate(self) -> None:
+        require(self.lr >= 0.0, f"Invalid learning rate: {self.lr}")
+        require(self.momentum >= 0.0, f"Invalid momentum value: {self.momentum}")
+        require(self.weight_decay >= 0.0, f"Invalid weight_decay value: {self.weight_decay}")
+        if self.nesterov:
+            require((self.momentum > 0) & (self.dampening == 0),
+                    "Nesterov momentum requires a momentum and zero dampening")
+
+    def init(self, param) -> State:
+        # The momentum buffer is created by the first step, from the first gradient.
+        return {}
+
+    def update(self, param, grad, state: State):
+        grad = l2_penalty(self.direction(grad), param, self.weight_decay)
+        new_state = dict(state)
+        if _ops.is_nonzero(self.momentum):
+            buf = state.get("momentum_buffer")
+            buf = grad if buf is None else buf * self.momentum + (1 - self.dampening) * grad
+            new_state["momentum_buffer"] = buf
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        return param - self.lr * grad, new_state
