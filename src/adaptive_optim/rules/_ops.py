@@ -86,3 +86,43 @@ def select(condition, if_true: Callable[[], Any], if_false: Callable[[], Any]):
     with np.errstate(invalid="ignore", divide="ignore"):
         a, b = if_true(), if_false()
     return np.where(condition, a, b)
+
+
+def lerp(start, end, weight):
+    """``start + weight·(end − start)``, evaluated as torch.lerp does.
+
+    torch.lerp switches formula at |weight| = 0.5 (``end − (end − start)(1 − weight)`` above it,
+    so that weight 1 gives ``end`` exactly) and fuses the multiply-add; NumPy gets the same two
+    formulas, unfused, so the backends agree to an ulp per call.
+    """
+    if is_tensor(start):
+        return _torch().lerp(start, end, weight)
+    return select(np.abs(weight) < 0.5,
+                  lambda: start + weight * (end - start),
+                  lambda: end - (end - start) * (1 - weight))
+
+
+def _fusable(x, *scalars) -> bool:
+    """torch's fused ops take a tensor and plain-number coefficients (not a grid of them)."""
+    return is_tensor(x) and all(isinstance(s, (int, float)) for s in scalars)
+
+
+def add_scaled(x, y, alpha):
+    """``x + alpha·y``: torch.add(x, y, alpha=alpha) on tensors (a fused multiply-add on CPU)."""
+    if _fusable(x, alpha):
+        return _torch().add(x, y, alpha=alpha)
+    return x + alpha * y
+
+
+def addcmul(x, a, b, value=1):
+    """``x + value·a·b``: torch.addcmul on tensors (fused on CPU)."""
+    if _fusable(x, value):
+        return _torch().addcmul(x, a, b, value=value)
+    return x + value * a * b
+
+
+def addcdiv(x, a, b, value=1):
+    """``x + value·a/b``: torch.addcdiv on tensors."""
+    if _fusable(x, value):
+        return _torch().addcdiv(x, a, b, value=value)
+    return x + value * a / b

@@ -43,6 +43,6 @@ class Adagrad(Rule):
         t = _ops.value(step)
         grad = l2_penalty(self.direction(grad), param, self.weight_decay)
         clr = self.lr / (1 + (t - 1) * self.lr_decay)
-        sum_ = state["sum"] + grad * grad
+        sum_ = _ops.addcmul(state["sum"], grad, grad)
         std = _ops.sqrt(sum_) + self.eps
-        return param + (-clr) * grad / std, {"step": step, "sum": sum_}
+        return _ops.addcdiv(param, grad, std, -clr), {"step": step, "sum": sum_}

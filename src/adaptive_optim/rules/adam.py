@@ -34,8 +34,8 @@ def decay_or_penalize(param, grad, lr, weight_decay, decoupled: bool):
 
 def moments(state: State, grad, beta1, beta2):
     """The two exponential moving averages, m_t (``exp_avg``) and v_t (``exp_avg_sq``)."""
-    exp_avg = state["exp_avg"] + (1 - beta1) * (grad - state["exp_avg"])
-    exp_avg_sq = state["exp_avg_sq"] * beta2 + (1 - beta2) * grad * grad
+    exp_avg = _ops.lerp(state["exp_avg"], grad, 1 - beta1)
+    exp_avg_sq = _ops.addcmul(state["exp_avg_sq"] * beta2, grad, grad, 1 - beta2)
     return exp_avg, exp_avg_sq
 
 
@@ -80,7 +80,7 @@ class Adam(Rule):
         if self.amsgrad:
             exp_avg_sq = new_state["max_exp_avg_sq"] = _ops.maximum(state["max_exp_avg_sq"], exp_avg_sq)
         denom = _ops.sqrt(exp_avg_sq) / bias_correction2**0.5 + self.eps
-        return param + (-step_size) * exp_avg / denom, new_state
+        return _ops.addcdiv(param, exp_avg, denom, -step_size), new_state
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -71,5 +71,5 @@ class Rule:
 def l2_penalty(grad, param, weight_decay):
     """Classic (coupled) weight decay: add ``weight_decay * param`` to the gradient."""
     if _ops.is_nonzero(weight_decay):
-        return grad + weight_decay * param
+        return _ops.add_scaled(grad, param, weight_decay)
     return grad

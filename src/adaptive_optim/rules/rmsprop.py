@@ -49,16 +49,16 @@ class RMSprop(Rule):
     def update(self, param, grad, state: State):
         new_state = dict(state, step=state["step"] + 1)
         grad = l2_penalty(self.direction(grad), param, self.weight_decay)
-        square_avg = state["square_avg"] * self.alpha + (1 - self.alpha) * grad * grad
+        square_avg = _ops.addcmul(state["square_avg"] * self.alpha, grad, grad, 1 - self.alpha)
         new_state["square_avg"] = square_avg
         if self.centered:
-            grad_avg = state["grad_avg"] + (1 - self.alpha) * (grad - state["grad_avg"])
+            grad_avg = _ops.lerp(state["grad_avg"], grad, 1 - self.alpha)
             new_state["grad_avg"] = grad_avg
-            avg = _ops.sqrt(square_avg + (-1) * grad_avg * grad_avg) + self.eps
+            avg = _ops.sqrt(_ops.addcmul(square_avg, grad_avg, grad_avg, -1)) + self.eps
         else:
             avg = _ops.sqrt(square_avg) + self.eps
         if "momentum_buffer" in state:
-            buf = state["momentum_buffer"] * self.momentum + grad / avg
+            buf = _ops.addcdiv(state["momentum_buffer"] * self.momentum, grad, avg)
             new_state["momentum_buffer"] = buf
-            return param - self.lr * buf, new_state
-        return param + (-self.lr) * grad / avg, new_state
+            return _ops.add_scaled(param, buf, -self.lr), new_state
+        return _ops.addcdiv(param, grad, avg, -self.lr), new_state

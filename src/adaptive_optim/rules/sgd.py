@@ -40,7 +40,7 @@ class SGD(Rule):
         new_state = dict(state)
         if _ops.is_nonzero(self.momentum):
             buf = state.get("momentum_buffer")
-            buf = grad if buf is None else buf * self.momentum + (1 - self.dampening) * grad
+            buf = grad if buf is None else _ops.add_scaled(buf * self.momentum, grad, 1 - self.dampening)
             new_state["momentum_buffer"] = buf
-            grad = grad + self.momentum * buf if self.nesterov else buf
-        return param - self.lr * grad, new_state
+            grad = _ops.add_scaled(grad, buf, self.momentum) if self.nesterov else buf
+        return _ops.add_scaled(param, grad, -self.lr), new_state
