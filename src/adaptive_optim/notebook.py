@@ -1,0 +1,69 @@
+"""What every chapter notebook runs in its first cell, after installing the package on Colab.
+
+The first code cell of each notebook is (``REPO`` and ``BRANCH`` being the repository's
+``url`` and ``branch`` in ``_config.yml``; tests/test_book_sources.py checks every notebook)::
+
+    import sys
+    if "google.colab" in sys.modules:  # on Colab, install the book's package first
+        %pip install -q "adaptive_optim @ git+REPO@BRANCH"
+    from adaptive_optim import notebook
+    device = notebook.setup()
+
+The install has to sit in the cell itself, since the package cannot be imported before it is
+installed; everywhere else (a local Jupyter, CI's nbval run) the guard does nothing.
+``setup`` prints nothing, so the cell's output is the same on every machine.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from . import style
+
+
+def device() -> torch.device:
+    """``cuda`` when a GPU is there, else ``cpu``: GPU cells run the same code, smaller, on CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed(value: int = 0) -> None:
+    """Seed Python's, NumPy's global and torch's random generators, so outputs repeat exactly."""
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
+
+
+def setup(seed_value: int = 0) -> torch.device:
+    """Apply the book's figure style, seed the random generators and return the device to use."""
+    style.use()
+    seed(seed_value)
+    return device()
+
+
+class _Text(str):
+    """A string shown without quotes: how a glued, pre-formatted number appears in the prose."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(str(self))
+
+
+def glue(name: str, value: object, fmt: str | None = None) -> object:
+    """Make ``value`` citable in the chapter's prose as ``{glue:text}`name```; returns it unchanged.
+
+    Numbers in the text come from the code that computed them: the book's build (myst-nb) puts
+    the glued value where the prose names it. ``fmt`` formats the value first (e.g. ``".3g"``).
+    Where myst-nb is absent (Colab), nothing is glued.
+    """
+    shown = _Text(format(value, fmt) if fmt else str(value))
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        return value
+    myst_glue(name, shown, display=False)
+    return value
