@@ -17,10 +17,13 @@ from . import _ops
 from .base import Rule, State, l2_penalty, require
 
 
-def check_betas(betas) -> None:
-    """torch.optim's range checks for (β₁, β₂), both in [0, 1)."""
-    require((0.0 <= betas[0]) & (betas[0] < 1.0), f"Invalid beta parameter at index 0: {betas[0]}")
-    require((0.0 <= betas[1]) & (betas[1] < 1.0), f"Invalid beta parameter at index 1: {betas[1]}")
+def check_adam_hyperparameters(rule) -> None:
+    """torch.optim's checks for the Adam family, in its order: lr, ε, β₁ and β₂ in [0, 1), weight decay."""
+    require(0.0 <= rule.lr, f"Invalid learning rate: {rule.lr}")
+    require(0.0 <= rule.eps, f"Invalid epsilon value: {rule.eps}")
+    for i, beta in enumerate(rule.betas):
+        require((0.0 <= beta) & (beta < 1.0), f"Invalid beta parameter at index {i}: {beta}")
+    require(0.0 <= rule.weight_decay, f"Invalid weight_decay value: {rule.weight_decay}")
 
 
 def decay_or_penalize(param, grad, lr, weight_decay, decoupled: bool):
@@ -54,10 +57,7 @@ class Adam(Rule):
     state_keys = ("step", "exp_avg", "exp_avg_sq")
 
     def validate(self) -> None:
-        require(0.0 <= self.lr, f"Invalid learning rate: {self.lr}")
-        require(0.0 <= self.eps, f"Invalid epsilon value: {self.eps}")
-        check_betas(self.betas)
-        require(0.0 <= self.weight_decay, f"Invalid weight_decay value: {self.weight_decay}")
+        check_adam_hyperparameters(self)
 
     def init(self, param) -> State:
         state = {"step": 0, "exp_avg": _ops.zeros_like(param), "exp_avg_sq": _ops.zeros_like(param)}

@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any
 
 from . import _ops
-from .adam import check_betas, decay_or_penalize, moments
+from .adam import check_adam_hyperparameters, decay_or_penalize, moments
 from .base import Rule, State, require
 
 
@@ -52,10 +52,7 @@ class RAdam(Rule):
     state_keys = ("step", "exp_avg", "exp_avg_sq")
 
     def validate(self) -> None:
-        require(0.0 <= self.lr, f"Invalid learning rate: {self.lr}")
-        require(0.0 <= self.eps, f"Invalid epsilon value: {self.eps}")
-        check_betas(self.betas)
-        require(0.0 <= self.weight_decay, f"Invalid weight_decay value: {self.weight_decay}")
+        check_adam_hyperparameters(self)
         require(self.threshold >= 4.0,
                 f"Invalid rectification threshold: {self.threshold} (r_t needs rho_t >= 4)")
 
