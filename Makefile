@@ -17,12 +17,15 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) tests
+	$(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/browser
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -p no:randomly --nbval book --sanitize-with tests/nbval_sanitize.cfg
 
+# Always a full build: an incremental one would not repeat the warnings of unchanged pages (so -W
+# could pass on a broken book) and would keep pages removed from the book in _build/html.
 book: $(STAMP)
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 browser: book

@@ -8,7 +8,7 @@ and the rule's array-valued hyperparameters (shape ``(..., 1)``) broadcast to, s
     result = run(Adam(lr=g.lr, betas=(g.beta1, 0.999)), Rosenbrock(), steps=500)
     result.losses[-1]                                          # shape (7, 2): final loss per setting
 
-A run *diverges* at the first step where its position leaves the box |x|, |y| ≤ ``bound`` or
+A run *diverges* at the first step where its position leaves the box ``|x|, |y| ≤ bound`` or
 its position or loss is not finite. From that step on its positions and losses are NaN, so
 plotted lines stop at the last sound point and ``np.nan*`` reductions skip them.
 """
@@ -25,7 +25,7 @@ from .landscapes import ArrayLike, Landscape
 from .rules import Rule
 from .rules._ops import is_tensor
 
-#: Default bound on |x| and |y|: beyond it a run counts as diverged.
+#: Default bound on ``|x|`` and ``|y|``: beyond it a run counts as diverged.
 BOUND = 1e6
 
 
