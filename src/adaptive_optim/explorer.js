@@ -60,7 +60,7 @@ function aoExplorer(root) {
       const name = document.createElement("span");
       name.textContent = run.label + " " + s.name + " ";
       name.style.display = "inline-block";
-      name.style.minWidth = "130px";
+      name.style.minWidth = "17em";
       const input = document.createElement("input");
       Object.assign(input, {type: "range", min: 0, max: s.values.length - 1, step: 1, value: s.index});
       input.style.verticalAlign = "middle";

@@ -343,8 +343,8 @@ class LiveExplorer:
             for s in r.sliders:
                 widget = w.SelectionSlider(options=[(label_of(v), v) for v in s.values], value=s.value,
                                            description=f"{r.label} {s.name}", continuous_update=True,
-                                           style={"description_width": "120px"},
-                                           layout=w.Layout(width="420px"))
+                                           style={"description_width": "230px"},
+                                           layout=w.Layout(width="560px"))
                 widget.observe(self._changed, names="value")
                 self.sliders.append((r, s, widget))
                 rows.append(widget)
