@@ -39,6 +39,10 @@ def test_every_live_slider_at_both_ends_redraws(made):
         for landscape in made.landscapes:
             live.landscape.value = landscape
             assert "<polyline" in live.figure.value
+            for _, start in live.start.options:
+                drawn = live.figure.value
+                live.start.value = start
+                assert live.figure.value != drawn or start is None
         assert before
 
 

@@ -48,6 +48,25 @@ LAYOUT: dict[str, Any] = {
 
 _SCRIPT = Path(__file__).with_name("explorer.js")
 
+#: The live explorer's default start choices, as fractions (of width, of height) of the window.
+RELATIVE_STARTS: dict[str, "RelativeStart"] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class RelativeStart:
+    """A start point given as fractions of a landscape's window, so it suits every landscape."""
+
+    fx: float
+    fy: float
+
+    def on(self, landscape: Landscape) -> tuple[float, float]:
+        (x0, x1), (y0, y1) = landscape.window
+        return (x0 + self.fx * (x1 - x0), y0 + self.fy * (y1 - y0))
+
+
+RELATIVE_STARTS.update({"upper left": RelativeStart(0.1, 0.9), "lower right": RelativeStart(0.9, 0.1),
+                        "near the centre": RelativeStart(0.45, 0.55)})
+
 
 @dataclasses.dataclass(frozen=True)
 class Slider:
@@ -168,7 +187,9 @@ class Explorer:
         self.landscapes = list(landscapes) or [landscape]
         if landscape not in self.landscapes:
             self.landscapes.insert(0, landscape)
-        self.starts = {name: tuple(map(float, point)) for name, point in (starts or {}).items()}
+        #: Start points the live explorer offers, besides each landscape's own: absolute (x, y), or
+        #: by default places relative to whichever landscape is chosen (fractions of its window).
+        self.starts = dict(starts) if starts else dict(RELATIVE_STARTS)
         self._widget = None
 
     # ---- computing -------------------------------------------------------------------------
@@ -365,7 +386,9 @@ class LiveExplorer:
     def redraw(self) -> None:
         landscape = self.landscape.value
         start = self.start.value
-        if start is None:
+        if isinstance(start, RelativeStart):
+            start = start.on(landscape)
+        elif start is None:
             start = self.explorer.start if landscape is self.explorer.landscape else landscape.start
         results = [(r, self.explorer.compute(r, self.values(r), landscape, start)) for r in self.explorer.runs]
         self.figure.value = self.explorer.svg(results, landscape, start)
