@@ -143,7 +143,7 @@ def contour_png(landscape: Landscape) -> str:
     X, Y, Z = landscape.grid(300)
     floor = np.nanmin(Z) if landscape.min_value is None else landscape.min_value
     levels = np.log10(np.maximum(Z - floor, 1e-12))
-    fig = Figure(figsize=(w / 100, h / 100), dpi=100)
+    fig = Figure(figsize=(w / 100, h / 100), dpi=100, layout="none")  # the axes fill the image
     ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
     ax.contourf(X, Y, levels, levels=24, cmap="Blues_r", alpha=0.8)

@@ -53,17 +53,16 @@ class _Text(str):
         printer.text(str(self))
 
 
-def glue(name: str, value: object, fmt: str | None = None) -> object:
-    """Make ``value`` citable in the chapter's prose as ``{glue:text}`name```; returns it unchanged.
+def glue(name: str, value: object, fmt: str | None = None) -> None:
+    """Make ``value`` citable in the chapter's prose as ``{glue:text}`name```.
 
     Numbers in the text come from the code that computed them: the book's build (myst-nb) puts
     the glued value where the prose names it. ``fmt`` formats the value first (e.g. ``".3g"``).
-    Where myst-nb is absent (Colab), nothing is glued.
+    Where myst-nb is absent (Colab), nothing is glued. Returns None, so a cell may end with it.
     """
     shown = _Text(format(value, fmt) if fmt else str(value))
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
-        return value
+        return
     myst_glue(name, shown, display=False)
-    return value
