@@ -19,8 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/browser
 
+# Every notebook re-executed, its text outputs compared with the committed ones (nbval);
+# --dist loadfile keeps a notebook's cells together, in order, in one kernel.
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) -p no:randomly --nbval book --sanitize-with tests/nbval_sanitize.cfg
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile -p no:randomly --nbval book --sanitize-with tests/nbval_sanitize.cfg
 
 # Always a full build: an incremental one would not repeat the warnings of unchanged pages (so -W
 # could pass on a broken book) and would keep pages removed from the book in _build/html.
