@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: test book unit notebooks browser bench clean
+.PHONY: test book unit notebooks browser bench clean execute
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -40,3 +40,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf _build
+
+# Re-execute the chapters in place (after changing the package or a chapter), then commit them.
+execute: $(STAMP)
+	$(BIN)/python tools/execute_notebooks.py
