@@ -92,6 +92,6 @@ def radam() -> Explorer:
     """RAdam against Adam on Beale's function, where the first steps matter: lr and β₂."""
     return explore(Beale(), {"Adam": (rules.Adam(lr=0.1), {"lr": log_values(0.01, 1.0, 7),
                                                           "beta2": [0.9, 0.99, 0.999]}),
-                             "RAdam": (rules.RAdam(lr=0.1), {"lr": log_values(0.01, 1.0, 7),
+                             "RAdam": (rules.RAdam(lr=0.01), {"lr": log_values(0.01, 1.0, 7),
                                                             "beta2": [0.9, 0.99, 0.999]})},
                    steps=300, title="RAdam", landscapes=_other_landscapes())

@@ -1,8 +1,9 @@
 """The static explorers on the built website: every slider, moved as a reader moves it, redraws.
 
 For each explorer (``<div class="ao-explorer">``) on each page, each ``<input type=range>`` is
-set to both ends of its range; after each move the drawing (the paths, the loss curves and the
-legend) must differ from the drawing before it, whenever the slider's value changed. The page
+set to both ends of its range and back, the other sliders at their starting values; after each
+move the drawing (the paths, the loss curves and the legend) must differ from the drawing before
+it, whenever the slider's value changed. The page
 must stay free of errors (see test_site.py's checks) while sliders move.
 """
 
@@ -43,9 +44,12 @@ def test_every_slider_redraws(page: Page, site: Site, path: str):
         root_id = page.evaluate(f"document.querySelectorAll('.ao-explorer')[{i}].id")
         for j in range(sliders):
             selector = f"#{root_id} .ao-controls label:nth-of-type({j + 1}) input[type=range]"
-            low, high = page.evaluate(f"(() => {{ const s = document.querySelector(\"{selector}\");"
-                                      f" return [Number(s.min), Number(s.max)]; }})()")
-            for target in (high, low, high):
+            low, high, initial = page.evaluate(
+                f"(() => {{ const s = document.querySelector(\"{selector}\");"
+                f" return [Number(s.min), Number(s.max), Number(s.value)]; }})()")
+            # Both ends, then back to where it started, so each slider is tried with the others at
+            # their starting values (a setting that diverges at once can look the same everywhere).
+            for target in (high, low, initial):
                 before = page.evaluate(DRAWING % i)
                 current = page.evaluate(f"Number(document.querySelector(\"{selector}\").value)")
                 assert page.set_range(selector, target) == target
