@@ -20,7 +20,7 @@ import torch
 
 from adaptive_optim.landscapes import LANDSCAPES, Beale, Quadratic, Rosenbrock, Saddle
 from adaptive_optim.rules import RULES, SGD, Adam, RAdam
-from adaptive_optim.trajectories import BOUND, Grid, Trajectories, grid, run
+from adaptive_optim.trajectories import BOUND, Grid, Trajectories, feed, grid, run
 
 #: Hyperparameters for each rule with its optional terms switched on, small enough not to diverge.
 SETTINGS = {
@@ -245,3 +245,15 @@ def test_torch_tensors_run_on_torch():
     assert result.diverged_at.numpy().tolist() == expected.diverged_at.tolist()
     np.testing.assert_allclose(result.positions.numpy(), expected.positions, rtol=0, atol=1e-12)
     np.testing.assert_allclose(result.losses.numpy(), expected.losses, rtol=0, atol=1e-12)
+
+
+def test_feed_applies_the_rule_to_the_given_gradients():
+    rule = Adam(lr=0.1)
+    gradients = np.array([[1.0, -2.0], [0.5, 0.0], [3.0, 1.0]])
+    params, states = feed(rule, gradients)
+    theta, state = np.zeros(2), rule.init(np.zeros(2))
+    for t, g in enumerate(gradients):
+        theta, state = rule.update(theta, g, state)
+        np.testing.assert_array_equal(params[t + 1], theta)
+        np.testing.assert_array_equal(states["exp_avg_sq"][t], state["exp_avg_sq"])
+    assert params.shape == (4, 2) and states["step"].tolist() == [1, 2, 3]

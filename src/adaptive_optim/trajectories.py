@@ -239,3 +239,24 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
         losses[dead] = float("nan")
     return Trajectories(positions=positions, losses=losses, diverged=dead[-1], diverged_at=_first_true(dead),
                         rule=rule, landscape=landscape, bound=bound)
+
+
+def feed(rule: Rule, gradients: ArrayLike, param: ArrayLike | None = None,
+         state: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Apply ``rule`` to a given sequence of gradients (rows of ``gradients``), ignoring any landscape.
+
+    For studying a rule's response to chosen inputs: a constant gradient, a spike, noise.
+    ``param`` defaults to zeros shaped like one gradient and ``state`` to ``rule.init(param)``.
+    Returns the parameters before and after every step, shape ``(len(gradients) + 1, ...)``, and
+    every state entry after every step, stacked along a first axis of length ``len(gradients)``.
+    """
+    gradients = np.asarray(gradients, dtype=float)
+    param = np.zeros(gradients.shape[1:]) if param is None else np.asarray(param, dtype=float)
+    state = rule.init(param) if state is None else state
+    params, states = [param], []
+    for grad in gradients:
+        param, state = rule.update(param, grad, state)
+        params.append(param)
+        states.append(state)
+    stacked = {key: np.array([np.asarray(s[key]) for s in states]) for key in (states[0] if states else {})}
+    return np.array(params), stacked
