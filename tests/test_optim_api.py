@@ -3,7 +3,6 @@ missing and sparse gradients, closures, schedulers, tensor lr and checkpoints.""
 
 from __future__ import annotations
 
-import copy
 import inspect
 import io
 

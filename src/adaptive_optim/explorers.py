@@ -25,7 +25,6 @@ import hashlib
 import html
 import io
 import json
-import math
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path

@@ -20,7 +20,6 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from . import rules
-from .rules import _ops
 
 ParamsT = Any
 
