@@ -236,3 +236,16 @@ def test_static_statuses_are_the_live_legend_lines(made):
         values = {s.name: s.value for s in r.sliders}
         index = int(np.ravel_multi_index([s.index for s in r.sliders], run_["shape"])) if r.sliders else 0
         assert made.drawing(r, made.compute(r, values))[0]["status"] == statuses[index]
+
+
+def test_live_lookup_in_the_grid_is_the_computed_run(made):
+    """On its own landscape and start the live explorer reads runs out of the static grid: the same
+    runs as one computed alone. Elementwise NumPy arithmetic gives each batch entry the same
+    operations in the same order, so they agree to the last bit or to a few ulps (where a vectorized
+    power takes another code path), amplified at most mildly over the run: rtol 1e-9."""
+    for r in made.runs:
+        for value_index in (0, -1):
+            values = {s.name: s.values[value_index] for s in r.sliders}
+            alone, looked_up = made.compute(r, values), made.lookup(r, values)
+            np.testing.assert_allclose(looked_up.positions, np.asarray(alone.positions), rtol=1e-9, atol=1e-12)
+            assert int(looked_up.diverged_at) == int(alone.diverged_at)

@@ -88,9 +88,10 @@ function aoExplorer(root) {
   marksNote.style.color = "#555";
   marksNote.style.fontWeight = "normal";
 
-  const runs = data.runs.map((run) => {
-    const halo = el("polyline", {fill: "none", stroke: "#fff", "stroke-width": 4, "stroke-linejoin": "round", "stroke-opacity": 0.8}, pathLayer);
-    const path = el("polyline", {fill: "none", stroke: run.colour, "stroke-width": 2, "stroke-linejoin": "round"}, pathLayer);
+  const runs = data.runs.map((run, r) => {
+    const width = 2 + 1.5 * (data.runs.length - 1 - r);  // explorers.path_width: earlier runs wider
+    const halo = el("polyline", {fill: "none", stroke: "#fff", "stroke-width": width + 2, "stroke-linejoin": "round", "stroke-opacity": 0.8}, pathLayer);
+    const path = el("polyline", {fill: "none", stroke: run.colour, "stroke-width": width, "stroke-linejoin": "round"}, pathLayer);
     const curve = el("path", {fill: "none", stroke: run.colour, "stroke-width": 2, "stroke-linejoin": "round"}, curves);
     const marks = el("g", {}, curves);
     const line = html("span", "", legend);

@@ -286,6 +286,15 @@ def status(label: str, px: np.ndarray, losses: np.ndarray, floor: float, diverge
     return f"{label}: " + ", ".join(parts)
 
 
+@dataclasses.dataclass(frozen=True)
+class _OneRun:
+    """One run picked out of a grid's result: what :meth:`Explorer.drawing` reads."""
+
+    positions: np.ndarray
+    losses: np.ndarray
+    diverged_at: np.ndarray
+
+
 class Explorer:
     """Sliders for the hyperparameters of one or more rules on a landscape; see the module docstring."""
 
@@ -309,6 +318,7 @@ class Explorer:
         #: by default places relative to whichever landscape is chosen (fractions of its window).
         self.starts = dict(starts) if starts else dict(RELATIVE_STARTS)
         self._widget = None
+        self._grids: dict[int, tuple[Any, tuple[int, ...]]] = {}
 
     # ---- computing -------------------------------------------------------------------------
     def compute(self, run_: Run, values: Mapping[str, float], landscape: Landscape | None = None,
@@ -318,13 +328,32 @@ class Explorer:
                    np.asarray(self.start if start is None else start, dtype=float), self.steps)
 
     def compute_grid(self, run_: Run):
-        """Every combination of ``run_``'s slider values, in one vectorized run (the static site's data)."""
-        if not run_.sliders:
-            return self.compute(run_, {}), ()
-        axes = grid(**{s.name: np.asarray(s.values) for s in run_.sliders})
-        rule = run_.rule_at({s.name: axes[s.name] for s in run_.sliders})
-        result = run(rule, self.landscape, np.asarray(self.start, dtype=float), self.steps)
-        return result, axes.shape
+        """Every combination of ``run_``'s slider values, in one vectorized run (the static site's data).
+
+        Made once per run and kept: the static version draws from it, and the live one looks its
+        runs up there while the landscape and the start are the explorer's own.
+        """
+        key = id(run_)
+        if key not in self._grids:
+            if not run_.sliders:
+                self._grids[key] = (self.compute(run_, {}), ())
+            else:
+                axes = grid(**{s.name: np.asarray(s.values) for s in run_.sliders})
+                rule = run_.rule_at({s.name: axes[s.name] for s in run_.sliders})
+                result = run(rule, self.landscape, np.asarray(self.start, dtype=float), self.steps)
+                self._grids[key] = (result, axes.shape)
+        return self._grids[key]
+
+    def lookup(self, run_: Run, values: Mapping[str, float]) -> Any:
+        """The run of ``run_`` at slider ``values`` from :meth:`compute_grid` (the explorer's own
+        landscape and start): positions, losses and ``diverged_at`` of that one run."""
+        result, shape = self.compute_grid(run_)
+        if not shape:
+            return result
+        index = tuple(s.values.index(values[s.name]) for s in run_.sliders)
+        return _OneRun(np.asarray(result.positions)[(slice(None), *index)],
+                       np.asarray(result.losses)[(slice(None), *index)],
+                       np.asarray(result.diverged_at)[index])
 
     def drawing(self, run_: Run, result: Any, landscape: Landscape | None = None) -> list[dict[str, Any]]:
         """What both renderers draw for each run of ``result`` (flattened): the drawable pixel path,
@@ -498,7 +527,7 @@ def _circle(x: float, y: float) -> str:
 
 
 def _points(xy: np.ndarray) -> str:
-    return " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in xy)
+    return ("%.1f,%.1f " * len(xy) % tuple(np.asarray(xy, dtype=float).ravel())).rstrip()
 
 
 def loss_curve(levels: np.ndarray, steps: int) -> tuple[str, list[tuple[str, float, float]]]:
@@ -507,19 +536,20 @@ def loss_curve(levels: np.ndarray, steps: int) -> tuple[str, list[tuple[str, flo
     Points at the floor or ceiling are left out of the line (the marks stand for them)."""
     P = LAYOUT["loss"]
     pw, ph = P["width"] - P["left"] - P["right"], P["height"] - P["top"] - P["bottom"]
-    d, pen, marks = [], "M", []
-    for k, q in enumerate(levels.tolist()):
-        x, y = k / max(steps, 1) * pw, ph * (1 - (q - 1) / 254)
-        if q in (1, 255):
-            kind = "floor" if q == 1 else "ceiling"
-            if not any(m[0] == kind for m in marks):
-                marks.append((kind, x, y))
-        if q in (0, 1, 255):
-            pen = "M"
-            continue
-        d.append(f"{pen}{_fmt(x)} {_fmt(y)}")
-        pen = "L"
-    return "".join(d), marks
+    q = np.asarray(levels, dtype=float)
+    x = np.arange(len(q)) / max(steps, 1) * pw
+    y = ph * (1 - (q - 1) / 254)
+    marks = []
+    for kind, level in (("floor", 1), ("ceiling", 255)):
+        hits = np.flatnonzero(q == level)
+        if hits.size:
+            marks.append((kind, float(x[hits[0]]), float(y[hits[0]])))
+    drawn = (q > 1) & (q < 255)
+    starts = drawn & ~np.concatenate([[False], drawn[:-1]])  # a new piece after a gap
+    commands = np.where(starts, "M", "L")[drawn]
+    numbers = np.round(np.stack([x[drawn], y[drawn]], axis=1), 1)
+    line = "".join(f"{c}{a:g} {b:g}" for c, (a, b) in zip(commands, numbers.tolist()))
+    return line, sorted(marks, key=lambda m: m[1])
 
 
 def _mark(kind: str, x: float, y: float, colour: str) -> str:
@@ -540,11 +570,11 @@ def _figure_html(explorer: Explorer, drawn, landscape: Landscape, start) -> str:
          f'<defs><clipPath id="{clip}-map"><rect width="{M["width"]}" height="{M["height"]}"/></clipPath></defs>',
          f'<image href="data:image/png;base64,{contour_png(landscape)}" width="{M["width"]}" height="{M["height"]}"/>',
          f'<g clip-path="url(#{clip}-map)">']
-    for r, d in drawn:
-        pts = _points(d["path"])
-        m.append(f'<polyline points="{pts}" fill="none" stroke="#fff" stroke-width="4" stroke-linejoin="round" '
-                 f'stroke-opacity="0.8"/><polyline points="{pts}" fill="none" stroke="{r.colour}" '
-                 f'stroke-width="2" stroke-linejoin="round"/>')
+    for i, (r, d) in enumerate(drawn):
+        pts, width = _points(d["path"]), path_width(i, len(drawn))
+        m.append(f'<polyline points="{pts}" fill="none" stroke="#fff" stroke-width="{width + 2}" '
+                 f'stroke-linejoin="round" stroke-opacity="0.8"/><polyline points="{pts}" fill="none" '
+                 f'stroke="{r.colour}" stroke-width="{width}" stroke-linejoin="round"/>')
     for p in landscape.minima:
         m.append(_star(*pixels(landscape, np.asarray(p))))
     m.append(_circle(*pixels(landscape, np.asarray(start, dtype=float))))
@@ -564,21 +594,29 @@ def _figure_html(explorer: Explorer, drawn, landscape: Landscape, start) -> str:
     g.append(f'<text x="{pw / 2}" y="{ph + 18}" text-anchor="middle">step t (0 to {explorer.steps})</text>'
              f'<text transform="translate(-38,{ph / 2}) rotate(-90)" text-anchor="middle">loss − minimum</text>'
              f'<g clip-path="url(#{clip}-loss)">')
+    marked = False
     for r, d in drawn:
         line, marks = loss_curve(d["levels"], explorer.steps)
+        marked = marked or bool(marks)
         g.append(f'<path d="{line}" fill="none" stroke="{r.colour}" stroke-width="2" stroke-linejoin="round"/>')
         g.extend(_mark(kind, x, y, r.colour) for kind, x, y in marks)
     g.append("</g></g></svg>")
     legend = "".join(f'<span style="display:block;font-weight:bold;color:{r.colour}">{html.escape(d["status"])}</span>'
                      for r, d in drawn)
     note = ('<span style="display:block;color:#555">▼ ▲: the loss is below or above the panel from there on</span>'
-            if any(loss_curve(d["levels"], explorer.steps)[1] for _, d in drawn) else "")
+            if marked else "")
     return (f'<div style="display:flex;flex-wrap:wrap;gap:8px 16px;align-items:flex-start;font-family:{font};'
             f'font-size:15px;color:#222;background:#fff;padding:6px">{"".join(m)}{"".join(g)}'
             f'<p style="flex-basis:100%;margin:0">{legend}{note}</p></div>')
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def path_width(i: int, n: int) -> float:
+    """Stroke width of run ``i`` of ``n`` on the map: earlier runs wider, so that a path drawn over
+    another one (two optimizers that share a valley) leaves it visible on both sides."""
+    return 2 + 1.5 * (n - 1 - i)
 
 
 def _power_of_ten(exponent: int) -> str:
@@ -611,6 +649,7 @@ class LiveExplorer:
         self.landscape.observe(self._changed, names="value")
         self.start.observe(self._changed, names="value")
         self.figure = w.HTML()
+        self._results: dict[tuple, Any] = {}  # the last result of each run: a slider move reruns one rule
         self.box = w.VBox([w.HBox([self.landscape, self.start]), *rows, self.figure])
         self.redraw()
 
@@ -623,13 +662,21 @@ class LiveExplorer:
         if isinstance(start, RelativeStart):
             return start.on(landscape)
         if start == OWN_START:
-            return self.explorer.start if landscape is self.explorer.landscape else landscape.start
+            return self.explorer.start if landscape == self.explorer.landscape else landscape.start
         return tuple(start)
 
     def redraw(self) -> None:
         landscape = self.landscape.value
         start = self.start_point(landscape)
-        results = [(r, self.explorer.compute(r, self.values(r), landscape, start)) for r in self.explorer.runs]
+        results = []
+        for i, r in enumerate(self.explorer.runs):
+            values = self.values(r)
+            key = (landscape, tuple(start), tuple(values.items()))
+            if self._results.get(i, (None,))[0] != key:
+                own = landscape == self.explorer.landscape and tuple(start) == self.explorer.start
+                self._results[i] = (key, self.explorer.lookup(r, values) if own
+                                    else self.explorer.compute(r, values, landscape, start))
+            results.append((r, self._results[i][1]))
         self.figure.value = self.explorer.figure_html(results, landscape, start)
 
     def _changed(self, change) -> None:
