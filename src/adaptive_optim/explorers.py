@@ -466,7 +466,7 @@ RUN_NOTE = ("Live sliders: run this cell in Jupyter or on Colab. They rerun the 
 
 
 def run_note() -> dict[str, str]:
-    """The mime bundle of the line shown above an explorer (see :meth:`Explorer._ipython_display_`)."""
+    """The mime bundle of the line shown above an explorer (shown above every explorer in a notebook)."""
     return {"text/plain": RUN_NOTE,
             "text/html": f'<p class="ao-run-note" style="margin:0.3em 0;font-style:italic">{html.escape(RUN_NOTE)}</p>'}
 
