@@ -58,7 +58,7 @@ function aoExplorer(root) {
   el("rect", {width: M.width, height: M.height}, el("clipPath", {id: uid + "-map"}, defs));
   el("image", {href: figure.dataset.background, width: M.width, height: M.height}, map);
   const onMap = el("g", {"clip-path": "url(#" + uid + "-map)"}, map);
-  const pathLayer = el("g", {}, onMap);
+  const haloLayer = el("g", {}, onMap), pathLayer = el("g", {}, onMap);  // all halos under all paths
   for (const [mx, my] of data.minima) star(mx, my, onMap);
   circle(data.start[0], data.start[1], onMap);
   el("rect", {width: M.width, height: M.height, fill: "none", stroke: "#888"}, map);
@@ -90,8 +90,9 @@ function aoExplorer(root) {
 
   const runs = data.runs.map((run, r) => {
     const width = 2 + 1.5 * (data.runs.length - 1 - r);  // explorers.path_width: earlier runs wider
-    const halo = el("polyline", {fill: "none", stroke: "#fff", "stroke-width": width + 2, "stroke-linejoin": "round", "stroke-opacity": 0.8}, pathLayer);
+    const halo = el("polyline", {fill: "none", stroke: "#fff", "stroke-width": width + 2, "stroke-linejoin": "round", "stroke-opacity": 0.8}, haloLayer);
     const path = el("polyline", {fill: "none", stroke: run.colour, "stroke-width": width, "stroke-linejoin": "round"}, pathLayer);
+    const end = el("circle", {r: 4, fill: run.colour, stroke: "#fff", "stroke-width": 1.5}, pathLayer);  // where it ended
     const curve = el("path", {fill: "none", stroke: run.colour, "stroke-width": 2, "stroke-linejoin": "round"}, curves);
     const marks = el("g", {}, curves);
     const line = html("span", "", legend);
@@ -114,7 +115,7 @@ function aoExplorer(root) {
       row.append(input, shown);
       return input;
     });
-    return {run, halo, path, curve, marks, line, inputs, paths: null, losses: null, status: null};
+    return {run, halo, path, end, curve, marks, line, inputs, paths: null, losses: null, status: null};
   });
   legend.appendChild(marksNote);
 
@@ -139,6 +140,12 @@ function aoExplorer(root) {
       }
       entry.path.setAttribute("points", pts.join(" "));
       entry.halo.setAttribute("points", pts.join(" "));
+      entry.end.style.display = n ? "" : "none";
+      if (n) {
+        const [ex, ey] = pts[n - 1].split(",");
+        entry.end.setAttribute("cx", ex);
+        entry.end.setAttribute("cy", ey);
+      }
       // Loss levels 1 and 255 are the panel's floor and ceiling: no line along them, a mark where first reached.
       let d = "", pen = "M";
       const seen = {};

@@ -570,11 +570,16 @@ def _figure_html(explorer: Explorer, drawn, landscape: Landscape, start) -> str:
          f'<defs><clipPath id="{clip}-map"><rect width="{M["width"]}" height="{M["height"]}"/></clipPath></defs>',
          f'<image href="data:image/png;base64,{contour_png(landscape)}" width="{M["width"]}" height="{M["height"]}"/>',
          f'<g clip-path="url(#{clip}-map)">']
-    for i, (r, d) in enumerate(drawn):
-        pts, width = _points(d["path"]), path_width(i, len(drawn))
-        m.append(f'<polyline points="{pts}" fill="none" stroke="#fff" stroke-width="{width + 2}" '
-                 f'stroke-linejoin="round" stroke-opacity="0.8"/><polyline points="{pts}" fill="none" '
-                 f'stroke="{r.colour}" stroke-width="{width}" stroke-linejoin="round"/>')
+    points = [_points(d["path"]) for _, d in drawn]
+    for i, pts in enumerate(points):  # white halos under all paths, then the paths, first run widest
+        m.append(f'<polyline points="{pts}" fill="none" stroke="#fff" stroke-width="{path_width(i, len(drawn)) + 2}" '
+                 f'stroke-linejoin="round" stroke-opacity="0.8"/>')
+    for i, ((r, d), pts) in enumerate(zip(drawn, points)):
+        m.append(f'<polyline points="{pts}" fill="none" stroke="{r.colour}" stroke-width="{path_width(i, len(drawn))}" '
+                 f'stroke-linejoin="round"/>')
+        if len(d["path"]):  # where the run ended: a dot in its colour
+            m.append(f'<circle cx="{d["path"][-1][0]:.1f}" cy="{d["path"][-1][1]:.1f}" r="4" fill="{r.colour}" '
+                     f'stroke="#fff" stroke-width="1.5"/>')
     for p in landscape.minima:
         m.append(_star(*pixels(landscape, np.asarray(p))))
     m.append(_circle(*pixels(landscape, np.asarray(start, dtype=float))))
