@@ -512,7 +512,8 @@ def _stylesheet() -> str:
         ".ao-explorer .ao-legend span{display:block;font-weight:bold}"
         "@media (max-width:640px){.ao-explorer{padding:6px 4px}"
         ".ao-explorer .ao-row{grid-template-columns:1fr auto;grid-template-areas:'name value' 'slider slider'}"
-        ".ao-explorer input[type=range]{height:44px}}"
+        ".ao-explorer input[type=range]{height:44px}"
+        ".ao-explorer .ao-legend{order:1}.ao-explorer svg.ao-loss{order:2}}"  # the legend right under the map
     ) % {"font": font}
 
 
