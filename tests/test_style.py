@@ -210,3 +210,14 @@ def test_the_books_image_renderer_takes_alt_from_the_outputs_metadata() -> None:
     data = MimeData("image/png", b"", output_metadata={"image/png": {"width": 640, "alt": "A falling loss."}})
     assert render(None, data)[0]["alt"] == "A falling loss."
     assert "alt" not in render(None, MimeData("image/png", b""))[0]
+
+
+def test_panels_lays_three_panels_two_above_one_centred() -> None:
+    with style.context():
+        fig, axes = style.panels(3)
+        boxes = [ax.get_position() for ax in axes]
+        plt.close(fig)
+    assert tuple(fig.get_size_inches()) == style.figsize(2, 2)
+    assert boxes[0].y0 == boxes[1].y0 > boxes[2].y1                      # two above, one below
+    assert abs((boxes[2].x0 + boxes[2].x1) / 2 - 0.5) < 0.05              # the last one centred
+    assert abs(boxes[2].width - boxes[0].width) < 0.05                     # as wide as the others

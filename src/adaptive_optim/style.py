@@ -11,7 +11,8 @@ Figures are made for the width they are shown at. The website's content column i
 inch is :data:`DPI` = 100 of them) or shrunk to the column: ``subplots(1, 2)`` makes a figure
 exactly one column wide, so its text appears at the sizes set here (11 pt, about 15 px), where a
 figure drawn 1,300 px wide and shrunk to the column would show it at 60%. A single panel is
-:data:`FIGSIZE`. Three panels side by side leave each about 250 px; ``subplots(3, 1)`` stacks them.
+:data:`FIGSIZE`. Three panels side by side leave each about 250 px (short titles only);
+``panels(3)`` sets them two above one, ``subplots(3, 1)`` stacks them.
 
 Figures are sharp on high-density screens: :func:`adaptive_optim.notebook.setup` makes the
 notebooks' figures PNGs at twice their pixel size, marked with their CSS width, and :func:`save`
@@ -153,6 +154,27 @@ def subplots(nrows: int = 1, ncols: int = 1, *, aspect: float | None = None, wid
     import matplotlib.pyplot as plt
 
     return plt.subplots(nrows, ncols, figsize=figsize(nrows, ncols, aspect=aspect, width=width), **kwargs)
+
+
+def panels(n: int, ncols: int = 2, *, aspect: float | None = None, **kwargs: Any) -> tuple[Any, list[Any]]:
+    """A figure one column wide with ``n`` panels in rows of ``ncols``, an incomplete last row
+    centred: ``panels(3)`` puts two panels side by side and the third under them, each about
+    380 px wide, where three in a row would leave each about 250. Returns the figure and the
+    list of ``n`` axes; ``kwargs`` go to every ``add_subplot`` (e.g. ``sharey``-free options)."""
+    import matplotlib.pyplot as plt
+
+    if n < 1 or ncols < 1:
+        raise ValueError(f"panels: need at least one panel and one column, got n={n}, ncols={ncols}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig = plt.figure(figsize=figsize(nrows, ncols, aspect=aspect))
+    grid = fig.add_gridspec(nrows, 2 * ncols)
+    axes = []
+    for k in range(n):
+        row, col = divmod(k, ncols)
+        offset = ncols - min(ncols, n - row * ncols)  # half-panel steps: centres a short last row
+        axes.append(fig.add_subplot(grid[row, offset + 2 * col: offset + 2 * col + 2], **kwargs))
+    return fig, axes
 
 
 def use() -> None:
