@@ -1,6 +1,7 @@
-// The static explorer of adaptive_optim.explorers: draws precomputed paths and loss curves, and
-// re-draws them when a slider moves. Self-contained: no library, no network.
-// Twin of explorers._draw_svg (the live version); both follow explorers.LAYOUT.
+// The static explorer of adaptive_optim.explorers: draws precomputed paths, loss curves and legend
+// lines, and re-draws them when a slider moves. Self-contained: no library, no network.
+// Twin of explorers._figure_html (the live version); both follow explorers.LAYOUT, and what is drawn
+// (paths cut far off the map, loss levels, legend lines) was computed in Python for both.
 function aoExplorer(root) {
   if (!root || root.dataset.ready) return;
   root.dataset.ready = "1";
@@ -8,10 +9,24 @@ function aoExplorer(root) {
   const L = data.layout, M = L.map, P = L.loss;
   const NS = "http://www.w3.org/2000/svg";
   const S = data.steps + 1;
+  const uid = root.id;
+
+  // On the website the line above each explorer says what this version is (the kernel's one is in the notebook).
+  document.querySelectorAll(".ao-run-note").forEach((note) => {
+    note.textContent = "These sliders replay runs computed when the book was built. In Jupyter or on Colab, " +
+      "running the notebook's cell gives live sliders, with menus for other landscapes and starts.";
+  });
 
   function el(tag, attrs, parent, text) {
     const node = document.createElementNS(NS, tag);
     for (const k in attrs) node.setAttribute(k, attrs[k]);
+    if (text !== undefined) node.textContent = text;
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+  function html(tag, cls, parent, text) {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
     if (text !== undefined) node.textContent = text;
     if (parent) parent.appendChild(node);
     return node;
@@ -26,54 +41,83 @@ function aoExplorer(root) {
     return new Uint8Array(await new Response(stream).arrayBuffer());
   }
   const fmt = (v) => String(Math.round(v * 10) / 10);
+  const superscript = (n) => "10" + String(n).replace(/./g, (c) => "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"["-0123456789".indexOf(c)]);
+  const star = (x, y, parent) => el("path", {d: "M" + fmt(x) + " " + fmt(y - 7) + "l2.3 4.7h5.2l-4.2 3.2 1.6 5.1-4.9-3-4.9 3 1.6-5.1-4.2-3.2h5.2z",
+                                             fill: "#111", stroke: "#fff", "stroke-width": 1}, parent);
+  const circle = (x, y, parent) => el("circle", {cx: fmt(x), cy: fmt(y), r: 5, fill: "#fff", stroke: "#111", "stroke-width": 1.5}, parent);
 
   const controls = root.querySelector(".ao-controls");
   const figure = root.querySelector(".ao-figure");
-  const width = M.width + 16 + P.width;
-  const svg = el("svg", {width: width, height: M.height, "font-family": L.font, "font-size": 11});
-  svg.style.maxWidth = "100%";
-  svg.setAttribute("viewBox", "0 0 " + width + " " + M.height);
-  figure.appendChild(svg);
-  el("image", {href: figure.dataset.background, width: M.width, height: M.height}, svg);
-  el("rect", {width: M.width, height: M.height, fill: "none", stroke: "#999"}, svg);
-  for (const [mx, my] of data.minima) {
-    el("path", {d: "M" + fmt(mx) + " " + fmt(my - 6) + "l2 4h5l-4 3 2 5-5-3-5 3 2-5-4-3h5z", fill: "#222"}, svg);
-  }
-  el("circle", {cx: fmt(data.start[0]), cy: fmt(data.start[1]), r: 4, fill: "white", stroke: "#222"}, svg);
-  const ox = M.width + 16, pw = P.width - P.left - P.right, ph = P.height - P.top - P.bottom;
+
+  // The map: contours, paths (clipped to it), start and minima; a key below it.
+  const mh = M.height + M.key;
+  const map = el("svg", {class: "ao-map", width: M.width, height: mh, viewBox: "0 0 " + M.width + " " + mh,
+                         "font-family": L.font, "font-size": L.size, role: "img",
+                         "aria-label": "paths of the optimizers on the " + data.landscape + " landscape"}, figure);
+  const defs = el("defs", {}, map);
+  el("rect", {width: M.width, height: M.height}, el("clipPath", {id: uid + "-map"}, defs));
+  el("image", {href: figure.dataset.background, width: M.width, height: M.height}, map);
+  const onMap = el("g", {"clip-path": "url(#" + uid + "-map)"}, map);
+  const haloLayer = el("g", {}, onMap), pathLayer = el("g", {}, onMap);  // all halos under all paths
+  for (const [mx, my] of data.minima) star(mx, my, onMap);
+  circle(data.start[0], data.start[1], onMap);
+  el("rect", {width: M.width, height: M.height, fill: "none", stroke: "#888"}, map);
+  const ky = M.height + M.key - 6;
+  circle(8, ky - 4, map); el("text", {x: 18, y: ky}, map, "start");
+  star(70, ky - 4, map); el("text", {x: 80, y: ky}, map, "minimum");
+
+  // The loss panel: log scale of f − f_min, curves clipped to their frame.
+  const pw = P.width - P.left - P.right, ph = P.height - P.top - P.bottom;
   const [lo, hi] = L.decades;
-  const panel = el("g", {transform: "translate(" + ox + ",0)"}, svg);
-  el("rect", {x: P.left, y: P.top, width: pw, height: ph, fill: "none", stroke: "#999"}, panel);
+  const loss = el("svg", {class: "ao-loss", width: P.width, height: P.height, viewBox: "0 0 " + P.width + " " + P.height,
+                          "font-family": L.font, "font-size": L.size, role: "img", "aria-label": "loss curves"}, figure);
+  el("rect", {x: -8, y: -10, width: pw + 16, height: ph + 20}, el("clipPath", {id: uid + "-loss"}, el("defs", {}, loss)));
+  const panel = el("g", {transform: "translate(" + P.left + "," + P.top + ")"}, loss);
+  el("rect", {width: pw, height: ph, fill: "none", stroke: "#888"}, panel);
   for (let d = lo; d <= hi; d += 3) {
-    el("text", {x: P.left - 4, y: fmt(P.top + ph * (hi - d) / (hi - lo) + 4), "text-anchor": "end"}, panel, "1e" + d);
+    const y = ph * (hi - d) / (hi - lo);
+    el("line", {x1: 0, x2: pw, y1: fmt(y), y2: fmt(y), stroke: "#e4e4e4"}, panel);
+    el("text", {x: -5, y: fmt(y + 4), "text-anchor": "end"}, panel, superscript(d));
   }
-  el("text", {x: P.left + pw / 2, y: P.height - 4, "text-anchor": "middle"}, panel, "step (0 to " + data.steps + ")");
-  el("text", {transform: "translate(10," + (P.top + ph / 2) + ") rotate(-90)", "text-anchor": "middle"}, panel, "loss \u2212 minimum");
+  el("text", {x: pw / 2, y: ph + 18, "text-anchor": "middle"}, panel, "step t (0 to " + data.steps + ")");
+  el("text", {transform: "translate(-38," + ph / 2 + ") rotate(-90)", "text-anchor": "middle"}, panel, "loss \u2212 minimum");
+  const curves = el("g", {"clip-path": "url(#" + uid + "-loss)"}, panel);
+
+  const legend = html("p", "ao-legend", figure);
+  const marksNote = html("span", "", null, "\u25bc \u25b2: the loss is below or above the panel from there on");
+  marksNote.style.color = "#555";
+  marksNote.style.fontWeight = "normal";
 
   const runs = data.runs.map((run, r) => {
-    const path = el("polyline", {fill: "none", stroke: run.colour, "stroke-width": 1.6, "stroke-linejoin": "round"}, svg);
-    const curve = el("polyline", {fill: "none", stroke: run.colour, "stroke-width": 1.6}, svg);
-    const legend = el("text", {x: ox + P.left + 6, y: P.top + 16 + 15 * r, fill: run.colour, "font-weight": "bold"}, svg);
+    const width = 2 + 1.5 * (data.runs.length - 1 - r);  // explorers.path_width: earlier runs wider
+    const halo = el("polyline", {fill: "none", stroke: "#fff", "stroke-width": width + 2, "stroke-linejoin": "round", "stroke-opacity": 0.8}, haloLayer);
+    const path = el("polyline", {fill: "none", stroke: run.colour, "stroke-width": width, "stroke-linejoin": "round"}, pathLayer);
+    const end = el("circle", {r: 4, fill: run.colour, stroke: "#fff", "stroke-width": 1.5}, pathLayer);  // where it ended
+    const curve = el("path", {fill: "none", stroke: run.colour, "stroke-width": 2, "stroke-linejoin": "round"}, curves);
+    const marks = el("g", {}, curves);
+    const line = html("span", "", legend);
+    line.style.color = run.colour;
     const inputs = run.sliders.map((s) => {
-      const row = document.createElement("label");
-      row.style.display = "block";
-      const name = document.createElement("span");
-      name.textContent = run.label + " " + s.name + " ";
-      name.style.display = "inline-block";
-      name.style.minWidth = "17em";
+      const row = html("label", "ao-row", controls);
+      row.style.setProperty("--ao-colour", run.colour);
+      const name = html("span", "ao-name", row, run.label + " " + s.symbol);
+      name.style.color = run.colour;
       const input = document.createElement("input");
       Object.assign(input, {type: "range", min: 0, max: s.values.length - 1, step: 1, value: s.index});
-      input.style.verticalAlign = "middle";
-      input.setAttribute("aria-label", run.label + " " + s.name);
-      const shown = document.createElement("output");
-      shown.textContent = " " + s.values[s.index];
-      input.addEventListener("input", () => { shown.textContent = " " + s.values[+input.value]; draw(); });
-      row.append(name, input, shown);
-      controls.appendChild(row);
+      input.setAttribute("aria-label", run.label + " " + s.symbol);
+      input.setAttribute("aria-valuetext", s.values[s.index]);
+      const shown = html("output", "ao-value", null, s.values[s.index]);
+      input.addEventListener("input", () => {
+        shown.textContent = s.values[+input.value];
+        input.setAttribute("aria-valuetext", s.values[+input.value]);
+        draw();
+      });
+      row.append(input, shown);
       return input;
     });
-    return {run, path, curve, legend, inputs, paths: null, losses: null};
+    return {run, halo, path, end, curve, marks, line, inputs, paths: null, losses: null, status: null};
   });
+  legend.appendChild(marksNote);
 
   function combo(entry) {
     let index = 0;
@@ -82,32 +126,53 @@ function aoExplorer(root) {
   }
 
   function draw() {
+    let marked = false;
     for (const entry of runs) {
       if (!entry.paths) continue;
       const c = combo(entry), run = entry.run, n = run.lengths[c];
       const pts = [];
       let ax = 0, ay = 0;
-      for (let k = 0; k < S; k++) {
+      for (let k = 0; k < n; k++) {
         const i = (c * S + k) * 2;
         ax = (ax + entry.paths[i]) & 0xffff;
         ay = (ay + entry.paths[i + 1]) & 0xffff;
-        if (k < n) pts.push(fmt((ax >= 32768 ? ax - 65536 : ax) / 10) + "," + fmt((ay >= 32768 ? ay - 65536 : ay) / 10));
+        pts.push(fmt((ax >= 32768 ? ax - 65536 : ax) / 10) + "," + fmt((ay >= 32768 ? ay - 65536 : ay) / 10));
       }
       entry.path.setAttribute("points", pts.join(" "));
-      const curve = [];
+      entry.halo.setAttribute("points", pts.join(" "));
+      entry.end.style.display = n ? "" : "none";
+      if (n) {
+        const [ex, ey] = pts[n - 1].split(",");
+        entry.end.setAttribute("cx", ex);
+        entry.end.setAttribute("cy", ey);
+      }
+      // Loss levels 1 and 255 are the panel's floor and ceiling: no line along them, a mark where first reached.
+      let d = "", pen = "M";
+      const seen = {};
+      entry.marks.textContent = "";
       for (let k = 0; k < S; k++) {
         const q = entry.losses[c * S + k];
-        if (q > 0) curve.push(fmt(ox + P.left + k / Math.max(data.steps, 1) * pw) + "," + fmt(P.top + ph * (1 - (q - 1) / 254)));
+        const x = k / Math.max(data.steps, 1) * pw, y = ph * (1 - (q - 1) / 254);
+        if ((q === 1 || q === 255) && !seen[q]) {
+          seen[q] = true;
+          marked = true;
+          el("path", {d: "M" + fmt(x) + " " + fmt(y) + (q === 1 ? "l-6 -9h12z" : "l-6 9h12z"), fill: run.colour,
+                      stroke: "#fff", "stroke-width": 1}, entry.marks);
+        }
+        if (q === 0 || q === 1 || q === 255) { pen = "M"; continue; }
+        d += pen + fmt(x) + " " + fmt(y);
+        pen = "L";
       }
-      entry.curve.setAttribute("points", curve.join(" "));
-      const at = run.diverged_at[c];
-      entry.legend.textContent = run.label + ": " + (at >= 0 ? "diverged at step " + at : "final loss " + run.final[c]);
-      root.dataset.drawn = String(+(root.dataset.drawn || 0) + 1);
+      entry.curve.setAttribute("d", d);
+      entry.line.textContent = entry.status[c];
     }
+    marksNote.style.display = marked ? "block" : "none";
+    root.dataset.drawn = String(+(root.dataset.drawn || 0) + 1);
   }
 
   Promise.all(runs.map(async (entry) => {
     entry.paths = new Int16Array((await inflate(entry.run.paths)).buffer);
     entry.losses = await inflate(entry.run.losses);
+    entry.status = new TextDecoder().decode(await inflate(entry.run.status)).split("\n");
   })).then(draw);
 }
