@@ -1,13 +1,14 @@
 # make test  : set up .venv (first use), run the package tests, execute every notebook (nbval),
 #              build the site and check it in headless Chromium.
 # make book  : set up .venv (first use) and build the website into _build/html.
+# make lab   : set up .venv (first use) and open the chapters in JupyterLab, widgets live (no website build).
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: test book unit notebooks browser bench clean execute
+.PHONY: test book lab unit notebooks browser chromium bench clean execute
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
@@ -30,10 +31,22 @@ book: $(STAMP)
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
-browser: book
+# The chapters in JupyterLab, from the repository root (so that book/ keeps its relative paths),
+# with the first chapter open; LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser --port 8890".
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) book/gradient_descent.ipynb
+
+# The browser tests need Chromium (Debian's package, or $$CHROMIUM): say so before any work is done.
+chromium:
+	@command -v "$${CHROMIUM:-chromium}" >/dev/null 2>&1 || { [ -z "$$CHROMIUM" ] && command -v chromium-browser >/dev/null 2>&1; } || { \
+	  echo "error: chromium not found: the browser tests need Debian's chromium (sudo apt-get install chromium)," \
+	       "or CHROMIUM=/path/to/chromium"; exit 1; }
+
+browser: chromium book
 	$(BIN)/python -m pytest tests/browser
 
-test: unit notebooks browser
+test: chromium unit notebooks browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/trajectories.py

@@ -50,31 +50,25 @@ FLAGS = (
     "--remote-debugging-port=0",
 )
 
-#: Installed before any script of a page runs: notes when MathJax 2 has started up (and so has
-#: typeset the page) and records its TeX and processing errors. MathJax 2 takes a ``window.MathJax``
-#: object present before it loads as extra configuration and calls its ``AuthorInit`` first
-#: thing; the page's own configuration still applies.
-_WATCH_MATHJAX = """
-window.__siteTest = {mathErrors: [], mathjaxStarted: false};
-window.MathJax = {AuthorInit: function () {
-  MathJax.Hub.Register.StartupHook("End", function () { window.__siteTest.mathjaxStarted = true; });
-  MathJax.Hub.Register.MessageHook("TeX Jax - parse error", function (m) {
-    window.__siteTest.mathErrors.push("TeX error: " + m[1] + " in: " + m[2]);
-  });
-  MathJax.Hub.Register.MessageHook("Math Processing Error", function (m) {
-    window.__siteTest.mathErrors.push("Math Processing Error: " + m[2]);
-  });
-}};
-"""
+#: Installed before any script of a page runs: where the page records when MathJax finished.
+_WATCH_MATHJAX = "window.__siteTest = {typesetAt: null};"
 
-#: "no MathJax" when the page does not load it, "done" once it has typeset everything it was
-#: given (started up, with an empty queue), "" while it is still at work.
+#: "no MathJax" when the page does not load MathJax 3, "done" once its first typesetting of the
+#: page is over (``MathJax.startup.promise`` resolves then; the time, ``performance.now()``, is
+#: kept in ``__siteTest.typesetAt``). MathJax is loaded with ``defer``, so by the load event it
+#: has either started up or is not on the page.
 _MATHJAX_STATE = """(() => {
   const mj = window.MathJax;
-  if (!(mj && mj.Hub)) return "no MathJax";
-  return window.__siteTest.mathjaxStarted && mj.Hub.queue.pending === 0 && !mj.Hub.queue.running
-      ? "done" : "";
+  if (!(mj && mj.startup && mj.startup.promise)) return "no MathJax";
+  return mj.startup.promise.then(() => {
+    if (window.__siteTest.typesetAt === null) window.__siteTest.typesetAt = performance.now();
+    return "done";
+  });
 })()"""
+
+#: TeX errors in MathJax 3's output: each becomes an ``mjx-merror`` element with the message.
+_MATH_ERRORS = """Array.from(document.querySelectorAll("mjx-merror"))
+    .map(el => "TeX error: " + (el.getAttribute("data-mjx-error") || el.textContent))"""
 
 
 class DevToolsError(RuntimeError):
@@ -218,6 +212,9 @@ class Page:
     loads: set[str] = field(default_factory=set)
     #: after :meth:`goto`: "done", "no MathJax" (the page does not load it) or "timeout"
     mathjax: str = ""
+    #: after :meth:`goto`: milliseconds from the start of navigation until MathJax had typeset
+    #: the page (None without MathJax)
+    typeset_ms: float | None = None
     inflight: set[str] = field(default_factory=set)
     last_activity: float = 0.0
 
@@ -285,6 +282,7 @@ class Page:
             self.mathjax = self.wait_for(_MATHJAX_STATE, timeout)
         except DevToolsError:
             self.mathjax = "timeout"
+        self.typeset_ms = self.evaluate("window.__siteTest.typesetAt") if self.mathjax == "done" else None
         self.settle(timeout, quiet)
 
     def settle(self, timeout: float = 10.0, quiet: float = 0.3) -> None:
@@ -305,7 +303,7 @@ class Page:
     def wait_for(self, expression: str, timeout: float = 10.0) -> Any:
         """Evaluate ``expression`` until it is truthy, and return that value."""
         deadline = time.monotonic() + timeout
-        while not (value := self.evaluate(expression)):
+        while not (value := self.evaluate(expression, timeout=max(deadline - time.monotonic(), 1.0))):
             if time.monotonic() > deadline:
                 raise DevToolsError(f"timed out after {timeout} s waiting for: {expression}")
             self.connection.pump(0.05)
@@ -370,8 +368,8 @@ class Page:
                 if r.error or (r.status is not None and r.status >= 400)]
 
     def math_errors(self) -> list[str]:
-        """TeX and processing errors MathJax reported."""
-        return self.evaluate("window.__siteTest ? window.__siteTest.mathErrors : []") or []
+        """TeX errors in what MathJax typeset."""
+        return self.evaluate(_MATH_ERRORS) or []
 
     def problems(self, host: str = "127.0.0.1") -> list[str]:
         """Everything that went wrong since the last ``goto``: off-site or failed requests,

@@ -7,6 +7,7 @@ Both fail, never skip, when what they need is missing: an untested site must not
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -24,12 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 
 
-def built_pages() -> list[str]:
+def built_pages(site: Path = SITE) -> list[str]:
     """Every HTML page of the built site, as paths relative to its root (assets excluded)."""
-    if not SITE.is_dir():
+    if not site.is_dir():
         return []
-    return sorted(path.relative_to(SITE).as_posix() for path in SITE.rglob("*.html")
-                  if not path.relative_to(SITE).parts[0].startswith("_"))
+    return sorted(path.relative_to(site).as_posix() for path in site.rglob("*.html")
+                  if not path.relative_to(site).parts[0].startswith("_"))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -49,19 +50,26 @@ class Site:
         return f"{self.url}/{path}"
 
 
-@pytest.fixture(scope="session")
-def site() -> Iterator[Site]:
-    if not (SITE / "index.html").is_file():
-        pytest.fail(f"no built website in {SITE}: run `make book` first")
-    handler = functools.partial(_QuietHandler, directory=str(SITE))
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[Site]:
+    """Serve the folder ``root`` on 127.0.0.1, at a free port, while the block runs."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
     thread.start()
     try:
-        yield Site(SITE, f"http://127.0.0.1:{server.server_address[1]}")
+        yield Site(root, f"http://127.0.0.1:{server.server_address[1]}")
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[Site]:
+    if not (SITE / "index.html").is_file():
+        pytest.fail(f"no built website in {SITE}: run `make book` first")
+    with serve(SITE) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

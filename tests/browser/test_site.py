@@ -36,18 +36,15 @@ BROKEN_IMAGES = """(async () => {
 })()"""
 
 #: What MathJax made of the page's math: Sphinx puts every equation, inline or displayed, in an
-#: element of classes ``math notranslate``; MathJax 2 adds a ``.MathJax`` rendering inside it
-#: (whose own parts also have class ``math``, hence the ``notranslate``).
+#: element of classes ``math notranslate``, whose TeX MathJax 3 replaces with an ``mjx-container``.
 MATH_REPORT = r"""(() => {
-  const rendering = "script, .MathJax, .MathJax_Display, .MathJax_Preview, .MJX_Assistive_MathML, .eqno";
   const maths = Array.from(document.querySelectorAll(".math.notranslate"));
   const leftover = el => {
     const copy = el.cloneNode(true);
-    copy.querySelectorAll(rendering).forEach(node => node.remove());
+    copy.querySelectorAll("mjx-container, .eqno, script").forEach(node => node.remove());
     return copy.textContent.trim();
   };
-  const skip = "pre, code, script, style, textarea, .math, .MathJax, .MathJax_Display, " +
-               ".MathJax_Preview, .MJX_Assistive_MathML, .highlight";
+  const skip = "pre, code, script, style, textarea, .math, mjx-container, .highlight";
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {acceptNode: node =>
       node.parentElement.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT});
   const rawTex = /\$[^$\s][^$]*\$|\\\(|\\\)|\\\[|\\\]/;
@@ -57,12 +54,11 @@ MATH_REPORT = r"""(() => {
   }
   return {
     count: maths.length,
-    mathjax: Boolean(window.MathJax && window.MathJax.Hub),
-    unrendered: maths.filter(el => !el.querySelector(".MathJax")).map(el => el.textContent.trim().slice(0, 100)),
+    mathjax: Boolean(window.MathJax && window.MathJax.startup),
+    unrendered: maths.filter(el => !el.querySelector("mjx-container")).map(el => el.textContent.trim().slice(0, 100)),
     leftover: maths.map(leftover).filter(text => text).map(text => text.slice(0, 100)),
     raw: raw,
-    errors: Array.from(document.querySelectorAll(".merror, .noError, .MathJax_Error"))
-                 .map(el => el.textContent.trim().slice(0, 100)),
+    errors: Array.from(document.querySelectorAll("mjx-merror")).map(el => el.textContent.trim().slice(0, 100)),
   };
 })()"""
 
@@ -113,9 +109,8 @@ def test_math_is_typeset_on_the_introduction(site: Site, page: Page) -> None:
     math = page.evaluate(MATH_REPORT)
     assert math["count"] >= 20 and math["mathjax"] and not math["unrendered"], math
     requested = [request.url for request in page.requests.values()]
-    assert any(url.endswith("/_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full")
-               for url in requested), requested
-    assert any("/_static/mathjax/fonts/HTML-CSS/STIX-Web/woff/" in url for url in requested), \
+    assert any(url.endswith("/_static/mathjax/tex-chtml.js") for url in requested), requested
+    assert any("/_static/mathjax/output/chtml/fonts/woff-v2/" in url for url in requested), \
         "MathJax did not use its bundled web fonts"
 
 
