@@ -271,4 +271,62 @@ class RAdam(RuleOptimizer):
                                       differentiable=differentiable))
 
 
-__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam"]
+
+# ---- After Adam: NAdam, Adamax (torch.optim), and drop-ins for optimizers torch lacks ----------
+
+
+class NAdam(RuleOptimizer):
+    """Drop-in ``torch.optim.NAdam`` on :class:`adaptive_optim.rules.NAdam`.
+
+    ``mu_product`` is kept, as in torch, as a CPU scalar tensor of torch's scalar dtype, so the
+    product of the momentum coefficients rounds exactly as torch's does.
+    """
+
+    rule_class = rules.NAdam
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay",
+                   "maximize")
+    sparse_error = "NAdam does not support sparse gradients"
+    group_defaults = {"maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                      "decoupled_weight_decay": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable))
+
+    def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
+        state = super().init_state(p, rule)
+        state["mu_product"] = torch.tensor(float(state["mu_product"]), dtype=_scalar_dtype())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for p_state in self.state.values():
+            if "mu_product" in p_state and not torch.is_tensor(p_state["mu_product"]):
+                p_state["mu_product"] = torch.tensor(float(p_state["mu_product"]), dtype=_scalar_dtype())
+
+
+class Adamax(RuleOptimizer):
+    """Drop-in ``torch.optim.Adamax`` on :class:`adaptive_optim.rules.Adamax` (ε inside the maximum, as torch)."""
+
+    rule_class = rules.Adamax
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "maximize")
+    sparse_error = "Adamax does not support sparse gradients"
+    group_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      foreach=foreach, maximize=maximize, differentiable=differentiable,
+                                      capturable=capturable))
+
+
+__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax"]
