@@ -329,4 +329,100 @@ class Adamax(RuleOptimizer):
                                       capturable=capturable))
 
 
-__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax"]
+
+class Lion(RuleOptimizer):
+    """Lion (Chen et al., 2023) on :class:`adaptive_optim.rules.Lion`; torch.optim has none.
+
+    Signature, defaults and state (``exp_avg``) as the reference package lion-pytorch's
+    ``Lion``, plus ``maximize``; its ``use_triton`` kernel and its ``decoupled_weight_decay``
+    variant (decay divided by the initial lr) are not offered.
+    """
+
+    rule_class = rules.Lion
+    rule_fields = ("lr", "betas", "weight_decay", "maximize")
+    sparse_error = "Lion does not support sparse gradients"
+    group_defaults = {"maximize": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0, *, maximize: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize))
+
+
+class AdamWScheduleFree(RuleOptimizer):
+    """Schedule-free AdamW (Defazio et al., 2024) on :class:`adaptive_optim.rules.AdamWScheduleFree`,
+    a drop-in for ``schedulefree.AdamWScheduleFree`` (signature, defaults, group keys, state).
+
+    The parameters hold y (where gradients are taken) in train mode and x (the average, what
+    should be evaluated and saved) in eval mode. As with the reference, call ``opt.train()``
+    before training steps and ``opt.eval()`` before evaluating or checkpointing; ``step`` in
+    eval mode raises. ``state_dict`` holds ``z`` and ``exp_avg_sq`` per parameter and the
+    shared counters ``k``, ``weight_sum``, ``lr_max`` (and ``train_mode``) in each param
+    group, exactly as the reference does, so checkpoints move between the two. Unlike the
+    reference, ``step`` leaves ``p.grad`` as it was (the reference overwrites it with the
+    normalized gradient). ``foreach`` is accepted and ignored.
+    """
+
+    rule_class = rules.AdamWScheduleFree
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power")
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 0.0025, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, warmup_steps: int = 0, r: float = 0.0,
+                 weight_lr_power: float = 2.0, foreach: bool | None = hasattr(torch, "_foreach_mul_")) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, r=r, k=0, warmup_steps=warmup_steps,
+                                      train_mode=False, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0,
+                                      weight_lr_power=weight_lr_power, weight_decay=weight_decay,
+                                      foreach=foreach))
+
+    @torch.no_grad()
+    def _switch(self, to_train: bool) -> None:
+        move = rules.schedule_free.y_from_x if to_train else rules.schedule_free.x_from_y
+        for group in self.param_groups:
+            if group["train_mode"] != to_train:
+                for p in group["params"]:
+                    state = self.state[p]
+                    if "z" in state:
+                        p.copy_(move(p, state["z"], group["betas"][0]))
+                group["train_mode"] = to_train
+
+    def train(self) -> None:
+        """Put y, the point where gradients are taken, into the parameters (before training steps)."""
+        self._switch(True)
+
+    def eval(self) -> None:
+        """Put x, the averaged point, into the parameters (before evaluating or saving)."""
+        self._switch(False)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One schedule-free step for every parameter with a gradient; raises outside train mode."""
+        if not self.param_groups[0]["train_mode"]:
+            raise RuntimeError("Optimizer was not in train mode when step is called. Please insert "
+                               ".train() and .eval() calls on the optimizer. See documentation for details.")
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        counter_keys = rules.schedule_free.COUNTERS
+        for group in self.param_groups:
+            rule = self.rule_for(group)
+            counters = {key: group[key] for key in counter_keys}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("AdamWScheduleFree does not support sparse gradients")
+                state = self.state[p]
+                if "z" not in state:
+                    state.update({k: v for k, v in rule.init(p).items() if k not in counter_keys})
+                new_p, new_state = rule.update(p, p.grad, {**state, **counters})
+                p.copy_(new_p)
+                state["z"].copy_(new_state["z"])
+                state["exp_avg_sq"].copy_(new_state["exp_avg_sq"])
+            after = rule.schedule(counters)
+            group.update({key: after[key] for key in counter_keys}, scheduled_lr=after["lr"])
+        return loss
+
+
+__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
+           "AdamWScheduleFree"]

@@ -7,12 +7,16 @@ from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .base import Rule, State
+from .lion import Lion
 from .nadam import NAdam
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .schedule_free import AdamWScheduleFree
 from .sgd import SGD
 
-__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax"]
+__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
+           "AdamWScheduleFree"]
 
 #: The rules by name, in the order the book introduces them.
-RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam, NAdam, Adamax)}
+RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam, NAdam, Adamax, Lion,
+                                       AdamWScheduleFree)}
