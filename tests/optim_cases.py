@@ -157,3 +157,22 @@ def run_side_by_side(theirs, ours, dtype: torch.dtype, steps: int, maximize: boo
         train_step(net_o, opt_o, x, y, maximize)
         history.append(([p.detach().clone() for p in select(net_t)], [p.detach().clone() for p in select(net_o)]))
     return opt_t, opt_o, history
+
+
+def assert_same_run(opt_t, opt_o, history, state_keys: list[str] | None = None, extra_group_keys=()) -> None:
+    """Bitwise: both nets' parameters after every step, then both state_dicts (param groups,
+    less the ``extra_group_keys`` only ours has; state keys in order; each entry's type, dtype,
+    shape and value)."""
+    for step, (theirs, mine) in enumerate(history, 1):
+        assert all(torch.equal(a, b) for a, b in zip(theirs, mine)), f"step {step} differs"
+    s_t, s_o = opt_t.state_dict(), opt_o.state_dict()
+    assert [{k: v for k, v in g.items() if k not in extra_group_keys} for g in s_o["param_groups"]] == \
+        s_t["param_groups"]
+    assert s_o["state"].keys() == s_t["state"].keys()
+    for i, entry in s_t["state"].items():
+        assert list(s_o["state"][i]) == list(entry) == (state_keys or list(entry))
+        for key, value in entry.items():
+            got = s_o["state"][i][key]
+            assert type(got) is type(value), key
+            got, value = torch.as_tensor(got), torch.as_tensor(value)
+            assert (got.dtype, got.shape) == (value.dtype, value.shape) and torch.equal(got, value), key

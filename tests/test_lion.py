@@ -16,7 +16,7 @@ import torch
 
 from adaptive_optim import optim as ours
 from adaptive_optim import rules
-from optim_cases import make_data, make_net, objective, run_side_by_side, train_step
+from optim_cases import assert_same_run, make_data, make_net, objective, run_side_by_side, train_step
 
 CONFIGS = [dict(), dict(lr=1e-3), dict(lr=3e-4, weight_decay=0.1), dict(lr=1e-3, betas=(0.95, 0.98), weight_decay=1.0)]
 
@@ -26,10 +26,7 @@ CONFIGS = [dict(), dict(lr=1e-3), dict(lr=3e-4, weight_decay=0.1), dict(lr=1e-3,
 def test_matches_lion_pytorch_bitwise(kwargs, dtype):
     opt_t, opt_o, history = run_side_by_side(lambda ps: lion_pytorch.Lion(ps, **kwargs),
                                              lambda ps: ours.Lion(ps, **kwargs), dtype, 20)
-    for step, (theirs, mine) in enumerate(history, 1):
-        assert all(torch.equal(a, b) for a, b in zip(theirs, mine)), f"step {step} differs"
-    s_t, s_o = opt_t.state_dict()["state"], opt_o.state_dict()["state"]
-    assert all(list(s_o[i]) == ["exp_avg"] and torch.equal(s_o[i]["exp_avg"], s_t[i]["exp_avg"]) for i in s_t)
+    assert_same_run(opt_t, opt_o, history, ["exp_avg"], extra_group_keys=("maximize",))
 
 
 def test_maximize_is_descent_on_the_negated_loss():

@@ -21,8 +21,8 @@ import torch
 
 from adaptive_optim import optim as ours
 from adaptive_optim import rules
-from optim_cases import (make_data, make_net, optim_db_configs, optim_db_errors, raise_error_input,
-                         run_side_by_side, train_step)
+from optim_cases import (assert_same_run, make_data, make_net, optim_db_configs, optim_db_errors,
+                         raise_error_input, run_side_by_side, train_step)
 
 NAMES = ("NAdam", "Adamax")
 STEPS = 15
@@ -39,15 +39,7 @@ def test_optim_db_configs_match_torch_bitwise(name, kwargs, dtype):
     opt_t, opt_o, history = run_side_by_side(
         lambda ps: getattr(torch.optim, name)(ps, **kwargs), lambda ps: getattr(ours, name)(ps, **kwargs),
         dtype, STEPS, kwargs.get("maximize", False))
-    for step, (theirs, mine) in enumerate(history, 1):
-        assert all(torch.equal(a, b) for a, b in zip(theirs, mine)), f"step {step} differs"
-    s_t, s_o = opt_t.state_dict(), opt_o.state_dict()
-    assert s_o["param_groups"] == s_t["param_groups"]
-    for i, entry in s_t["state"].items():
-        assert list(s_o["state"][i]) == list(entry)
-        for key, value in entry.items():
-            got = s_o["state"][i][key]
-            assert (got.dtype, got.shape) == (value.dtype, value.shape) and torch.equal(got, value), key
+    assert_same_run(opt_t, opt_o, history)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -424,5 +424,45 @@ class AdamWScheduleFree(RuleOptimizer):
         return loss
 
 
+
+class Lamb(RuleOptimizer):
+    """LAMB (You et al., 2020) on :class:`adaptive_optim.rules.Lamb`; torch.optim has none.
+
+    A drop-in for torch-optimizer's ``Lamb``: its signature and defaults (ε = 1e-6, no bias
+    correction unless ``debias``, weight norm clipped at ``clamp_value``), its param groups
+    (``clamp_value``, ``adam`` and ``debias`` are attributes of the optimizer, not group keys)
+    and its state (``step`` a Python int, ``exp_avg``, ``exp_avg_sq``, and the last step's
+    ``weight_norm``, ``adam_norm``, ``trust_ratio``).
+    """
+
+    rule_class = rules.Lamb
+    rule_fields = ("lr", "betas", "eps", "weight_decay")
+    sparse_error = "Lamb does not support sparse gradients, please consider SparseAdam instead"
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0, clamp_value: float = 10, adam: bool = False,
+                 debias: bool = False) -> None:
+        self.clamp_value, self.adam, self.debias = clamp_value, adam, debias
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def rule_for(self, group: dict[str, Any]) -> rules.Rule:
+        return self.rule_class(**{name: group[name] for name in self.rule_fields},
+                               clamp_value=self.clamp_value, adam=self.adam, debias=self.debias)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Optimizer.__setstate__(self, state)  # keep ``step`` a Python int, as the reference does
+
+    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
+        if p.is_complex():
+            raise RuntimeError("Lamb does not support complex parameters")
+        grad, _ = self.dense_grad(p, group)
+        state = self.state[p]
+        if not state:
+            state.update(rule.init(p))
+        new_param, new_state = rule.update(p, grad, state)
+        p.copy_(new_param)
+        state.update(new_state)  # the diagnostics change type (1 or a tensor), so entries are replaced
+
+
 __all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
-           "AdamWScheduleFree"]
+           "AdamWScheduleFree", "Lamb"]

@@ -7,6 +7,7 @@ from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
 from .base import Rule, State
+from .lamb import Lamb
 from .lion import Lion
 from .nadam import NAdam
 from .radam import RAdam
@@ -15,8 +16,8 @@ from .schedule_free import AdamWScheduleFree
 from .sgd import SGD
 
 __all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
-           "AdamWScheduleFree"]
+           "AdamWScheduleFree", "Lamb"]
 
 #: The rules by name, in the order the book introduces them.
 RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam, NAdam, Adamax, Lion,
-                                       AdamWScheduleFree)}
+                                       AdamWScheduleFree, Lamb)}
