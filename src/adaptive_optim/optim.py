@@ -464,5 +464,39 @@ class Lamb(RuleOptimizer):
         state.update(new_state)  # the diagnostics change type (1 or a tensor), so entries are replaced
 
 
+
+class Muon(RuleOptimizer):
+    """Drop-in ``torch.optim.Muon`` on :class:`adaptive_optim.rules.Muon`: 2-D parameters only,
+    Newton–Schulz in bfloat16 with torch's coefficients and steps, torch's lr adjustment.
+
+    One difference in timing: an invalid ``ns_steps`` (≥ 100) or ``ns_coefficients`` (not three
+    numbers) is refused by the constructor, where torch.optim.Muon raises at the first step.
+    """
+
+    rule_class = rules.Muon
+    rule_fields = ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps",
+                   "adjust_lr_fn")
+    sparse_error = "Muon does not support sparse gradients"
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
+                 nesterov: bool = True,
+                 ns_coefficients: tuple[float, float, float] = rules.muon.NS_COEFFICIENTS,
+                 eps: float = 1e-7, ns_steps: int = 5, adjust_lr_fn: str | None = None) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                                      ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+                                      adjust_lr_fn=adjust_lr_fn))
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.ndim != 2:
+                    raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: "
+                                     f"{p.size()}")
+
+    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
+        if p.is_complex():
+            raise RuntimeError("Muon does not support complex parameters")
+        super()._step_one(p, group, rule)
+
+
 __all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
-           "AdamWScheduleFree", "Lamb"]
+           "AdamWScheduleFree", "Lamb", "Muon"]

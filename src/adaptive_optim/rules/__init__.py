@@ -9,6 +9,7 @@ from .adamax import Adamax
 from .base import Rule, State
 from .lamb import Lamb
 from .lion import Lion
+from .muon import Muon
 from .nadam import NAdam
 from .radam import RAdam
 from .rmsprop import RMSprop
@@ -16,8 +17,8 @@ from .schedule_free import AdamWScheduleFree
 from .sgd import SGD
 
 __all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
-           "AdamWScheduleFree", "Lamb"]
+           "AdamWScheduleFree", "Lamb", "Muon"]
 
 #: The rules by name, in the order the book introduces them.
 RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam, NAdam, Adamax, Lion,
-                                       AdamWScheduleFree, Lamb)}
+                                       AdamWScheduleFree, Lamb, Muon)}
