@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from adaptive_optim import rules
+from test_rules_backends import run
 
 SETTINGS = [
     rules.NAdam(lr=0.01), rules.NAdam(lr=0.01, weight_decay=0.1, maximize=True),
@@ -34,13 +35,6 @@ SETTINGS = [
 def shaped(rule, leading: tuple[int, ...] = ()) -> tuple[int, ...]:
     """A parameter shape the rule takes: a 5×4 matrix for Muon, a 20-vector otherwise."""
     return leading + ((5, 4) if isinstance(rule, rules.Muon) else (20,))
-
-
-def run(rule, param, grads):
-    state = rule.init(param)
-    for g in grads:
-        param, state = rule.update(param, g, state)
-    return param, state
 
 
 @pytest.mark.parametrize("rule", SETTINGS, ids=repr)
