@@ -154,3 +154,35 @@ def test_adamax_is_the_papers_infinity_norm_rule():
         expected -= 0.1 / (1 - 0.9**t) * m / u
         np.testing.assert_allclose(state["exp_inf"], [u], rtol=1e-15)
         np.testing.assert_allclose(theta, [expected], rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_complex_parameters_follow_torch(name):
+    """Complex parameters, handled as their real view (as torch does). Bitwise, except Adamax
+    with weight decay: torch adds λθ to the *complex* gradient before taking the real view, and
+    complex add-with-alpha rounds λθ and the sum separately where the real kernel fuses them.
+    So there each step is compared from torch's own state (teacher forcing) with the bound of
+    test_optim_equivalence: |ours − torch| ≤ 2u(|θ_t| + k|Δθ_t|), u = 2⁻²⁴, k = 8 roundings on
+    the path to Δθ (λθ, +, lerp's two, |g| + ε, β₂u, ÷, ·clr)."""
+    u, k = 2.0**-24, 8
+    for weight_decay in (0.0, 0.1):
+        z_t = torch.tensor([1 + 2j, -0.5j, 0.3 - 0.1j], dtype=torch.complex64, requires_grad=True)
+        z_o = z_t.detach().clone().requires_grad_()
+        opt_t = getattr(torch.optim, name)([z_t], lr=0.1, weight_decay=weight_decay)
+        opt_o = getattr(ours, name)([z_o], lr=0.1, weight_decay=weight_decay)
+        teacher = name == "Adamax" and weight_decay != 0
+        for _ in range(10):
+            if teacher:
+                with torch.no_grad():
+                    z_o.copy_(z_t)
+                opt_o.load_state_dict(copy.deepcopy(opt_t.state_dict()))
+            before = torch.view_as_real(z_t.detach()).clone()
+            for z, opt in ((z_t, opt_t), (z_o, opt_o)):
+                opt.zero_grad()
+                (z.abs() ** 2).sum().backward()
+                opt.step()
+            theirs, mine = torch.view_as_real(z_t.detach()), torch.view_as_real(z_o.detach())
+            if teacher:
+                assert ((mine - theirs).abs() <= 2 * u * (theirs.abs() + k * (theirs - before).abs())).all()
+            else:
+                assert torch.equal(mine, theirs)

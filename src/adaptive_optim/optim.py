@@ -329,7 +329,6 @@ class Adamax(RuleOptimizer):
                                       capturable=capturable))
 
 
-
 class Lion(RuleOptimizer):
     """Lion (Chen et al., 2023) on :class:`adaptive_optim.rules.Lion`; torch.optim has none.
 
