@@ -16,9 +16,9 @@ from .rmsprop import RMSprop
 from .schedule_free import AdamWScheduleFree
 from .sgd import SGD
 
-__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
-           "AdamWScheduleFree", "Lamb", "Muon"]
+__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Muon",
+           "Lamb", "Lion", "AdamWScheduleFree"]
 
 #: The rules by name, in the order the book introduces them.
-RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam, NAdam, Adamax, Lion,
-                                       AdamWScheduleFree, Lamb, Muon)}
+RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam, NAdam, Adamax, Muon, Lamb,
+                                       Lion, AdamWScheduleFree)}

@@ -9,7 +9,7 @@ Three sequences instead of a schedule:
 
 with γ_t = η·min(1, t/warmup) and averaging weights c_{t+1} = w_t/Σ_{i≤t} w_i,
 w_t = t^r · (max_{i≤t} γ_i)^weight_lr_power. Only y (the parameter) and z are stored: x is
-recovered from them, x = (y − (1 − β₁) z)/β1, which is ``x_from_y`` below. The update of y
+recovered from them, x = (y − (1 − β₁) z)/β₁, which is ``x_from_y`` below. The update of y
 is written, as in the package, without forming x: y ← lerp(y, z, c) + γ(β₁(1 − c) − 1) ĝ.
 
 The scalars k (steps taken), the running weight sum and the running maximum of γ are state
