@@ -359,7 +359,9 @@ class AdamWScheduleFree(RuleOptimizer):
     shared counters ``k``, ``weight_sum``, ``lr_max`` (and ``train_mode``) in each param
     group, exactly as the reference does, so checkpoints move between the two. Unlike the
     reference, ``step`` leaves ``p.grad`` as it was (the reference overwrites it with the
-    normalized gradient). ``foreach`` is accepted and ignored.
+    normalized gradient). ``foreach`` is accepted and ignored. As with the reference, running
+    statistics a model keeps (BatchNorm) were gathered at y, not x: recompute them at x before
+    evaluating if they matter.
     """
 
     rule_class = rules.AdamWScheduleFree
