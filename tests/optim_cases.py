@@ -85,3 +85,94 @@ def hyperparameters(draw, name: str) -> dict:
         kw["weight_decay"] = draw(decays)
         kw["decoupled_weight_decay"] = draw(st.booleans())
     return kw
+
+
+# ---- torch's own optimizer test inputs (torch.testing._internal.common_optimizers.optim_db) ----
+
+def optim_db_info(name: str):
+    """torch's OptimizerInfo for ``torch.optim.<name>``: its test configs and error inputs."""
+    from torch.testing._internal.common_optimizers import optim_db
+
+    (info,) = [info for info in optim_db if info.optim_cls.__name__ == name]
+    return info
+
+
+def optim_db_configs(name: str) -> list:
+    """torch's CPU constructor configs for ``name`` as pytest params, each named by torch's description."""
+    import pytest
+
+    return [pytest.param(dict(c.kwargs), id=c.desc) for c in optim_db_info(name).optim_inputs_func("cpu")]
+
+
+def optim_db_errors(name: str) -> list:
+    """torch's CPU error inputs for ``name`` (float32) as pytest params, named by their description."""
+    import pytest
+
+    errors = optim_db_info(name).optim_error_inputs_func("cpu", torch.float32)
+    return [pytest.param(e, id=e.optimizer_error_input.desc) for e in errors]
+
+
+def raise_error_input(cls, error_input, default_params) -> BaseException:
+    """Run one of torch's error inputs against ``cls``; return the error (or warning) it raised.
+
+    As torch's own test_errors does: construction errors when constructing, step errors when
+    stepping; ``params=None`` stands for ordinary parameters (``default_params()``).
+    """
+    import re
+    import warnings
+
+    from torch.testing._internal.common_optimizers import OptimizerErrorEnum
+
+    optim_input = error_input.optimizer_error_input
+    params = optim_input.params if optim_input.params is not None else default_params()
+    kwargs = optim_input.kwargs
+    if issubclass(error_input.error_type, Warning):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cls(params, **kwargs)
+        matching = [w.message for w in caught if re.search(error_input.error_regex, str(w.message))]
+        assert matching and isinstance(matching[0], error_input.error_type), [str(w.message) for w in caught]
+        return matching[0]
+    try:
+        opt = cls(params, **kwargs)
+        if error_input.error_on == OptimizerErrorEnum.STEP_ERROR:
+            opt.step()
+    except error_input.error_type as err:
+        assert re.search(error_input.error_regex, str(err)), str(err)
+        return err
+    raise AssertionError(f"{cls.__name__} raised nothing for {optim_input.desc!r}")
+
+
+def run_side_by_side(theirs, ours, dtype: torch.dtype, steps: int, maximize: bool = False,
+                     select=lambda net: net.parameters()):
+    """Train two copies of the small net, one with each optimizer (constructors taking the
+    parameters ``select`` picks); return both optimizers and, for every step, both nets'
+    parameters after it."""
+    x, y = make_data(dtype)
+    net_t, net_o = make_net(dtype), make_net(dtype)
+    opt_t, opt_o = theirs(list(select(net_t))), ours(list(select(net_o)))
+    history = []
+    for _ in range(steps):
+        train_step(net_t, opt_t, x, y, maximize)
+        train_step(net_o, opt_o, x, y, maximize)
+        history.append(([p.detach().clone() for p in select(net_t)], [p.detach().clone() for p in select(net_o)]))
+    return opt_t, opt_o, history
+
+
+def assert_same_run(opt_t, opt_o, history, state_keys: list[str] | None = None, extra_group_keys=()) -> None:
+    """Bitwise: both nets' parameters after every step, then both state_dicts (param groups,
+    less the ``extra_group_keys`` only ours has; state keys in order; each entry's type, dtype,
+    shape and value)."""
+    for step, (theirs, mine) in enumerate(history, 1):
+        assert all(torch.equal(a, b) for a, b in zip(theirs, mine)), f"step {step} differs"
+    s_t, s_o = opt_t.state_dict(), opt_o.state_dict()
+    assert [{k: v for k, v in g.items() if k not in extra_group_keys} for g in s_o["param_groups"]] == \
+        s_t["param_groups"]
+    assert s_o["state"].keys() == s_t["state"].keys()
+    for i, entry in s_t["state"].items():
+        assert list(s_o["state"][i]) == list(entry) == (state_keys or list(entry))
+        for key, value in entry.items():
+            got = s_o["state"][i][key]
+            assert type(got) is type(value), key
+            got, value = torch.as_tensor(got), torch.as_tensor(value)
+            assert (got.dtype, got.shape) == (value.dtype, value.shape) and torch.equal(got, value), key

@@ -271,4 +271,233 @@ class RAdam(RuleOptimizer):
                                       differentiable=differentiable))
 
 
-__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam"]
+
+# ---- After Adam: NAdam, Adamax (torch.optim), and drop-ins for optimizers torch lacks ----------
+
+
+class NAdam(RuleOptimizer):
+    """Drop-in ``torch.optim.NAdam`` on :class:`adaptive_optim.rules.NAdam`.
+
+    ``mu_product`` is kept, as in torch, as a CPU scalar tensor of torch's scalar dtype, so the
+    product of the momentum coefficients rounds exactly as torch's does.
+    """
+
+    rule_class = rules.NAdam
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay",
+                   "maximize")
+    sparse_error = "NAdam does not support sparse gradients"
+    group_defaults = {"maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                      "decoupled_weight_decay": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+                                      foreach=foreach, capturable=capturable,
+                                      differentiable=differentiable))
+
+    def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
+        state = super().init_state(p, rule)
+        state["mu_product"] = torch.tensor(float(state["mu_product"]), dtype=_scalar_dtype())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for p_state in self.state.values():
+            if "mu_product" in p_state and not torch.is_tensor(p_state["mu_product"]):
+                p_state["mu_product"] = torch.tensor(float(p_state["mu_product"]), dtype=_scalar_dtype())
+
+
+class Adamax(RuleOptimizer):
+    """Drop-in ``torch.optim.Adamax`` on :class:`adaptive_optim.rules.Adamax` (ε inside the maximum, as torch)."""
+
+    rule_class = rules.Adamax
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "maximize")
+    sparse_error = "Adamax does not support sparse gradients"
+    group_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      foreach=foreach, maximize=maximize, differentiable=differentiable,
+                                      capturable=capturable))
+
+
+class Lion(RuleOptimizer):
+    """Lion (Chen et al., 2023) on :class:`adaptive_optim.rules.Lion`; torch.optim has none.
+
+    Signature, defaults and state (``exp_avg``) as the reference package lion-pytorch's
+    ``Lion``, plus ``maximize``; its ``use_triton`` kernel and its ``decoupled_weight_decay``
+    variant (decay divided by the initial lr) are not offered.
+    """
+
+    rule_class = rules.Lion
+    rule_fields = ("lr", "betas", "weight_decay", "maximize")
+    sparse_error = "Lion does not support sparse gradients"
+    group_defaults = {"maximize": False}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0, *, maximize: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize))
+
+
+class AdamWScheduleFree(RuleOptimizer):
+    """Schedule-free AdamW (Defazio et al., 2024) on :class:`adaptive_optim.rules.AdamWScheduleFree`,
+    a drop-in for ``schedulefree.AdamWScheduleFree`` (signature, defaults, group keys, state).
+
+    The parameters hold y (where gradients are taken) in train mode and x (the average, what
+    should be evaluated and saved) in eval mode. As with the reference, call ``opt.train()``
+    before training steps and ``opt.eval()`` before evaluating or checkpointing; ``step`` in
+    eval mode raises. ``state_dict`` holds ``z`` and ``exp_avg_sq`` per parameter and the
+    shared counters ``k``, ``weight_sum``, ``lr_max`` (and ``train_mode``) in each param
+    group, exactly as the reference does, so checkpoints move between the two. Unlike the
+    reference, ``step`` leaves ``p.grad`` as it was (the reference overwrites it with the
+    normalized gradient). ``foreach`` is accepted and ignored. As with the reference, running
+    statistics a model keeps (BatchNorm) were gathered at y, not x: recompute them at x before
+    evaluating if they matter.
+    """
+
+    rule_class = rules.AdamWScheduleFree
+    rule_fields = ("lr", "betas", "eps", "weight_decay", "warmup_steps", "r", "weight_lr_power")
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 0.0025, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, warmup_steps: int = 0, r: float = 0.0,
+                 weight_lr_power: float = 2.0, foreach: bool | None = hasattr(torch, "_foreach_mul_")) -> None:
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, r=r, k=0, warmup_steps=warmup_steps,
+                                      train_mode=False, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0,
+                                      weight_lr_power=weight_lr_power, weight_decay=weight_decay,
+                                      foreach=foreach))
+
+    @torch.no_grad()
+    def _switch(self, to_train: bool) -> None:
+        move = rules.schedule_free.y_from_x if to_train else rules.schedule_free.x_from_y
+        for group in self.param_groups:
+            if group["train_mode"] != to_train:
+                for p in group["params"]:
+                    state = self.state[p]
+                    if "z" in state:
+                        p.copy_(move(p, state["z"], group["betas"][0]))
+                group["train_mode"] = to_train
+
+    def train(self) -> None:
+        """Put y, the point where gradients are taken, into the parameters (before training steps)."""
+        self._switch(True)
+
+    def eval(self) -> None:
+        """Put x, the averaged point, into the parameters (before evaluating or saving)."""
+        self._switch(False)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One schedule-free step for every parameter with a gradient; raises outside train mode."""
+        if not self.param_groups[0]["train_mode"]:
+            raise RuntimeError("Optimizer was not in train mode when step is called. Please insert "
+                               ".train() and .eval() calls on the optimizer. See documentation for details.")
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        counter_keys = rules.schedule_free.COUNTERS
+        for group in self.param_groups:
+            rule = self.rule_for(group)
+            counters = {key: group[key] for key in counter_keys}
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("AdamWScheduleFree does not support sparse gradients")
+                state = self.state[p]
+                if "z" not in state:
+                    state.update({k: v for k, v in rule.init(p).items() if k not in counter_keys})
+                new_p, new_state = rule.update(p, p.grad, {**state, **counters})
+                p.copy_(new_p)
+                state["z"].copy_(new_state["z"])
+                state["exp_avg_sq"].copy_(new_state["exp_avg_sq"])
+            after = rule.schedule(counters)
+            group.update({key: after[key] for key in counter_keys}, scheduled_lr=after["lr"])
+        return loss
+
+
+
+class Lamb(RuleOptimizer):
+    """LAMB (You et al., 2020) on :class:`adaptive_optim.rules.Lamb`; torch.optim has none.
+
+    A drop-in for torch-optimizer's ``Lamb``: its signature and defaults (ε = 1e-6, no bias
+    correction unless ``debias``, weight norm clipped at ``clamp_value``), its param groups
+    (``clamp_value``, ``adam`` and ``debias`` are attributes of the optimizer, not group keys)
+    and its state (``step`` a Python int, ``exp_avg``, ``exp_avg_sq``, and the last step's
+    ``weight_norm``, ``adam_norm``, ``trust_ratio``).
+    """
+
+    rule_class = rules.Lamb
+    rule_fields = ("lr", "betas", "eps", "weight_decay")
+    sparse_error = "Lamb does not support sparse gradients, please consider SparseAdam instead"
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0, clamp_value: float = 10, adam: bool = False,
+                 debias: bool = False) -> None:
+        self.clamp_value, self.adam, self.debias = clamp_value, adam, debias
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def rule_for(self, group: dict[str, Any]) -> rules.Rule:
+        return self.rule_class(**{name: group[name] for name in self.rule_fields},
+                               clamp_value=self.clamp_value, adam=self.adam, debias=self.debias)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Optimizer.__setstate__(self, state)  # keep ``step`` a Python int, as the reference does
+
+    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
+        if p.is_complex():
+            raise RuntimeError("Lamb does not support complex parameters")
+        grad, _ = self.dense_grad(p, group)
+        state = self.state[p]
+        if not state:
+            state.update(rule.init(p))
+        new_param, new_state = rule.update(p, grad, state)
+        p.copy_(new_param)
+        state.update(new_state)  # the diagnostics change type (1 or a tensor), so entries are replaced
+
+
+
+class Muon(RuleOptimizer):
+    """Drop-in ``torch.optim.Muon`` on :class:`adaptive_optim.rules.Muon`: 2-D parameters only,
+    Newton–Schulz in bfloat16 with torch's coefficients and steps, torch's lr adjustment.
+
+    One difference in timing: an invalid ``ns_steps`` (≥ 100) or ``ns_coefficients`` (not three
+    numbers) is refused by the constructor, where torch.optim.Muon raises at the first step.
+    """
+
+    rule_class = rules.Muon
+    rule_fields = ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps",
+                   "adjust_lr_fn")
+    sparse_error = "Muon does not support sparse gradients"
+
+    def __init__(self, params: ParamsT, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
+                 nesterov: bool = True,
+                 ns_coefficients: tuple[float, float, float] = rules.muon.NS_COEFFICIENTS,
+                 eps: float = 1e-7, ns_steps: int = 5, adjust_lr_fn: str | None = None) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                                      ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
+                                      adjust_lr_fn=adjust_lr_fn))
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.ndim != 2:
+                    raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: "
+                                     f"{p.size()}")
+
+    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
+        if p.is_complex():
+            raise RuntimeError("Muon does not support complex parameters")
+        super()._step_one(p, group, rule)
+
+
+__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
+           "AdamWScheduleFree", "Lamb", "Muon"]

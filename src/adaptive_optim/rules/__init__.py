@@ -5,12 +5,20 @@ Every rule maps ``(param, grad, state) -> (new_param, new_state)``; see :mod:`.b
 
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .base import Rule, State
+from .lamb import Lamb
+from .lion import Lion
+from .muon import Muon
+from .nadam import NAdam
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .schedule_free import AdamWScheduleFree
 from .sgd import SGD
 
-__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam"]
+__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Muon",
+           "Lamb", "Lion", "AdamWScheduleFree"]
 
 #: The rules by name, in the order the book introduces them.
-RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam)}
+RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam, NAdam, Adamax, Muon, Lamb,
+                                       Lion, AdamWScheduleFree)}
