@@ -85,3 +85,12 @@ def hyperparameters(draw, name: str) -> dict:
         kw["weight_decay"] = draw(decays)
         kw["decoupled_weight_decay"] = draw(st.booleans())
     return kw
+
+
+def torch_test_inputs(name: str, dtype: torch.dtype = torch.float32):
+    """torch's own optimizer test inputs for ``name`` from optim_db (torch.testing._internal.
+    common_optimizers): the constructor configurations and the error inputs, for the CPU."""
+    from torch.testing._internal.common_optimizers import optim_db
+
+    (info,) = [info for info in optim_db if info.optim_cls.__name__ == name]
+    return info.optim_inputs_func("cpu", dtype), info.optim_error_inputs_func("cpu", dtype)

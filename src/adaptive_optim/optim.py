@@ -271,4 +271,48 @@ class RAdam(RuleOptimizer):
                                       differentiable=differentiable))
 
 
-__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam"]
+# --- Memory-efficient optimizers (issue 16): Adafactor, 8-bit Adam and AdamW ---------------------
+
+
+class Adafactor(RuleOptimizer):
+    """Drop-in ``torch.optim.Adafactor`` on :class:`adaptive_optim.rules.Adafactor`.
+
+    Matches torch's single-tensor path, which torch uses unless ``foreach=True`` is passed;
+    ``foreach`` is accepted and ignored (torch's foreach path rounds the final step differently).
+    As in torch, ε₁ = None is resolved once per param group and step, from the dtype of the group's
+    first parameter with a gradient, and every parameter is checked before any is updated.
+    """
+
+    rule_class = rules.Adafactor
+    rule_fields = ("lr", "beta2_decay", "eps", "d", "weight_decay", "maximize")
+    sparse_error = "Adafactor does not support sparse gradients"
+    group_defaults = {"foreach": None}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0,
+                 weight_decay: float = 0.0, *, foreach: bool | None = None,
+                 maximize: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                                      weight_decay=weight_decay, foreach=foreach, maximize=maximize))
+
+    def rule_for(self, group: dict[str, Any]) -> rules.Rule:
+        """The group's rule, with ε₁ = None resolved as torch does: from the dtype of the group's
+        first parameter with a gradient. As in torch, every such parameter is checked (complex,
+        sparse) here, before the step updates any of them."""
+        with_grad = [p for p in group.get("params", []) if p.grad is not None]
+        for p in with_grad:
+            if torch.is_complex(p):
+                raise RuntimeError("Adafactor does not support complex parameters")
+            if p.grad.is_sparse:
+                raise RuntimeError(self.sparse_error)
+        lr = group["lr"]
+        if isinstance(lr, Tensor) and lr.dim() != 0:  # torch squeezes a 1-element lr to 0-d
+            lr = lr.squeeze()
+        eps1, eps2 = group["eps"]
+        if eps1 is None and with_grad:
+            eps1 = torch.finfo(with_grad[0].dtype).eps
+        return rules.Adafactor(lr=lr, beta2_decay=group["beta2_decay"], eps=(eps1, eps2), d=group["d"],
+                               weight_decay=group["weight_decay"], maximize=group["maximize"])
+
+__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "Adafactor"]

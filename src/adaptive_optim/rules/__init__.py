@@ -3,6 +3,7 @@
 Every rule maps ``(param, grad, state) -> (new_param, new_state)``; see :mod:`.base`.
 """
 
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .base import Rule, State
@@ -10,7 +11,7 @@ from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam"]
+__all__ = ["Rule", "State", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "Adafactor"]
 
 #: The rules by name, in the order the book introduces them.
 RULES = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, RAdam)}
