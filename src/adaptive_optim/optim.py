@@ -315,4 +315,72 @@ class Adafactor(RuleOptimizer):
         return rules.Adafactor(lr=lr, beta2_decay=group["beta2_decay"], eps=(eps1, eps2), d=group["d"],
                                weight_decay=group["weight_decay"], maximize=group["maximize"])
 
-__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "Adafactor"]
+
+def state_bytes(optimizer: Optimizer) -> int:
+    """Bytes held by an optimizer's state tensors (every entry of ``optimizer.state``, ``step``
+    counters and block scales included); parameters and gradients are not counted."""
+    return sum(v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values()
+               if torch.is_tensor(v))
+
+
+class _Blockwise8bit:
+    """What the 8-bit drop-ins add to Adam and AdamW: the rule wrapped in
+    :class:`adaptive_optim.rules.Blockwise8bit`, and two group options, ``block_size`` and
+    ``min_8bit_size``, kept in every param group (so in ``state_dict``)."""
+
+    def _set_block_options(self, block_size: int, min_8bit_size: int) -> None:
+        rules.Blockwise8bit(inner=rules.SGD(), block_size=block_size, min_8bit_size=min_8bit_size)  # checks
+        self._block_options = {"block_size": block_size, "min_8bit_size": min_8bit_size}
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        for key, value in self._block_options.items():
+            self.defaults.setdefault(key, value)
+        super().add_param_group(param_group)
+
+    def rule_for(self, group: dict[str, Any]) -> rules.Rule:
+        options = {key: group.get(key, value) for key, value in self._block_options.items()}
+        return rules.Blockwise8bit(inner=super().rule_for(group), **options)
+
+    def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
+        if p.is_complex():
+            raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
+        return super().init_state(p, rule)
+
+
+class Adam8bit(_Blockwise8bit, Adam):
+    """Adam with 8-bit state (Dettmers et al., 2022): m_t and v_t stored as one byte per entry and
+    one scale per block of ``block_size`` entries, dequantized for the step (the package's Adam rule)
+    and quantized again after; parameters with fewer than ``min_8bit_size`` entries keep float state.
+    See :mod:`adaptive_optim.rules.quantized` for the map and its round-trip bound.
+
+    torch.optim.Adam's signature, defaults and errors, plus the two keyword-only block options.
+    """
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3,
+                 betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False,
+                 block_size: int = 2048, min_8bit_size: int = 4096) -> None:
+        self._set_block_options(block_size, min_8bit_size)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+
+
+class AdamW8bit(_Blockwise8bit, AdamW):
+    """AdamW (decoupled weight decay, default 1e-2) with 8-bit state; see :class:`Adam8bit`."""
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3,
+                 betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, block_size: int = 2048, min_8bit_size: int = 4096) -> None:
+        self._set_block_options(block_size, min_8bit_size)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         fused=fused)
+
+
+__all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "Adafactor", "Adam8bit", "AdamW8bit",
+           "state_bytes"]
