@@ -1,6 +1,8 @@
-"""The drop-in optimizers under torch.distributed's ZeroRedundancyOptimizer (ZeRO stage 1), on two
-processes of this CPU (gloo, loopback only): every rank ends with exactly the parameters of a
-single-process run, while holding only about half of the optimizer state.
+"""The drop-in optimizers under torch.distributed's ZeroRedundancyOptimizer (ZeRO stage 1), and
+Adam/AdamW under FSDP2 (``fully_shard``), on two processes of this CPU (gloo, loopback only): every
+rank ends with exactly the parameters of a single-process run, while holding only about half of
+the optimizer state. Adafactor and the 8-bit optimizers refuse FSDP's sharded parameters with a
+clear error (their steps need whole tensors), and that refusal is tested too.
 
 Why *exactly*: each rank computes the gradient of the mean loss over its half of the batch,
 g_r; the all-reduce sums the two, and both ranks divide by 2. The reference, in one process, runs
@@ -11,6 +13,11 @@ ZeRO then lets each rank step only the parameters it owns, with the same rule an
 reference, and broadcasts them; broadcasting copies bits. (With more than two ranks the order of
 the additions in the all-reduce depends on the backend's algorithm, ring or tree; a reference
 must then add in that order, or the comparison becomes a rounding bound.)
+
+FSDP2 shards every parameter along its first dimension, all-gathers it for the forward and
+backward passes (copies, exact) and reduce-scatters the gradients (for two ranks again one
+addition and an exact halving); Adam's step is element-wise, so stepping each shard is stepping
+the whole parameter.
 """
 
 from __future__ import annotations
@@ -92,12 +99,59 @@ def run_case(rank: int, cls, kwargs) -> dict:
     return result
 
 
+FSDP_EXACT = ("Adam", "AdamW")
+
+
+def run_fsdp_case(rank: int, cls, kwargs) -> dict:
+    """FSDP2 training on this rank and the single-process reference; parameters compared whole."""
+    from torch.distributed.fsdp import fully_shard
+
+    net, reference = make_net(), make_net()
+    for layer in net:
+        if isinstance(layer, torch.nn.Linear):
+            fully_shard(layer)
+    fully_shard(net)
+    opt, ref_opt = cls(net.parameters(), **kwargs), cls(reference.parameters(), **kwargs)
+    for step in range(STEPS):
+        x, y = batch(step)
+        mine = slice(16 * rank, 16 * (rank + 1))
+        opt.zero_grad()
+        ((net(x[mine]) - y[mine]) ** 2).mean().backward()  # FSDP averages the gradients over ranks
+        opt.step()
+        halves = [half_gradients(reference, x[16 * r:16 * (r + 1)], y[16 * r:16 * (r + 1)]) for r in range(WORLD)]
+        for p, g0, g1 in zip(reference.parameters(), *halves):
+            p.grad = (g0 + g1) / WORLD
+        ref_opt.step()
+    whole = [p.full_tensor() for p in net.parameters()]
+    return {"equal": all(torch.equal(p, q) for p, q in zip(whole, reference.parameters())),
+            "moved": any(not torch.equal(p, q) for p, q in zip(whole, make_net().parameters())),
+            "rank_bytes": ours.state_bytes(opt), "reference_bytes": ours.state_bytes(ref_opt)}
+
+
+def fsdp_refusal(cls, kwargs) -> str:
+    """The error a drop-in gives on its first step over FSDP-sharded parameters ('' if none)."""
+    from torch.distributed.fsdp import fully_shard
+
+    net = make_net()
+    fully_shard(net)
+    opt = cls(net.parameters(), **kwargs)
+    x, y = batch(0)
+    ((net(x) - y) ** 2).mean().backward()
+    try:
+        opt.step()
+    except NotImplementedError as error:
+        return str(error)
+    return ""
+
+
 def worker(rank: int, port: int, out_dir: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=datetime.timedelta(seconds=60))
     try:
         results = {name: run_case(rank, cls, kw) for name, (cls, kw) in CASES.items()}
+        results["fsdp"] = {name: run_fsdp_case(rank, cls, kw) if name in FSDP_EXACT else fsdp_refusal(cls, kw)
+                           for name, (cls, kw) in CASES.items()}
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -148,3 +202,23 @@ def test_each_rank_holds_half_of_the_state(ranks, name):
     assert sum(shares) == total
     for share in shares:
         assert abs(share / total - 0.5) <= 0.05, (name, shares, total)
+
+
+@pytest.mark.parametrize("name", FSDP_EXACT)
+def test_fsdp_ranks_equal_the_single_process_run_and_hold_half(ranks, name):
+    """Under FSDP2 each rank holds half of every tensor's moments; only the ``step`` counters (one
+    4-byte scalar per parameter tensor on every rank) are not sharded."""
+    total = ranks[0]["fsdp"][name]["reference_bytes"]
+    counters = 4 * len(list(make_net().parameters()))
+    for rank, results in enumerate(ranks):
+        result = results["fsdp"][name]
+        assert result["moved"] and result["equal"], f"rank {rank}: {name} under FSDP differs from one process"
+        assert result["rank_bytes"] == (total - counters) // 2 + counters
+        assert abs(result["rank_bytes"] / total - 0.5) <= 0.05
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name not in FSDP_EXACT])
+def test_fsdp_sharded_parameters_are_refused_clearly(ranks, name):
+    for results in ranks:
+        message = results["fsdp"][name]
+        assert "sharded (DTensor) parameters" in message and "ZeroRedundancyOptimizer" in message, message

@@ -13,6 +13,7 @@ autograd can differentiate through.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import torch
@@ -274,6 +275,20 @@ class RAdam(RuleOptimizer):
 # --- Memory-efficient optimizers (issue 16): Adafactor, 8-bit Adam and AdamW ---------------------
 
 
+def _is_dtensor(t: Tensor) -> bool:
+    """True for a torch.distributed DTensor (e.g. an FSDP2-sharded parameter), without importing it."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(t, module.DTensor)
+
+
+def _refuse_sharded(p: Tensor, name: str, why: str) -> None:
+    if _is_dtensor(p):
+        raise NotImplementedError(
+            f"{name} does not support sharded (DTensor) parameters, as FSDP's fully_shard makes them: "
+            f"{why}. Keep parameters whole and shard the optimizer state with "
+            f"torch.distributed.optim.ZeroRedundancyOptimizer(params, optimizer_class={name}, ...).")
+
+
 class Adafactor(RuleOptimizer):
     """Drop-in ``torch.optim.Adafactor`` on :class:`adaptive_optim.rules.Adafactor`.
 
@@ -302,6 +317,9 @@ class Adafactor(RuleOptimizer):
         sparse) here, before the step updates any of them."""
         with_grad = [p for p in group.get("params", []) if p.grad is not None]
         for p in with_grad:
+            _refuse_sharded(p, "Adafactor", "its step reduces over whole parameters (RMS, row and column "
+                            "means), and on a shard .item() of such a reduction gives the shard's value, "
+                            "so each rank would take a different step (torch.optim.Adafactor fails there too)")
             if torch.is_complex(p):
                 raise RuntimeError("Adafactor does not support complex parameters")
             if p.grad.is_sparse:
@@ -317,10 +335,16 @@ class Adafactor(RuleOptimizer):
 
 
 def state_bytes(optimizer: Optimizer) -> int:
-    """Bytes held by an optimizer's state tensors (every entry of ``optimizer.state``, ``step``
-    counters and block scales included); parameters and gradients are not counted."""
-    return sum(v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values()
-               if torch.is_tensor(v))
+    """Bytes of optimizer state held by this process: every tensor in ``optimizer.state`` (``step``
+    counters and block scales included; of a sharded DTensor, the local shard only). Parameters and
+    gradients are not counted."""
+    total = 0
+    for entry in optimizer.state.values():
+        for value in entry.values():
+            if torch.is_tensor(value):
+                local = value.to_local() if _is_dtensor(value) else value
+                total += local.numel() * local.element_size()
+    return total
 
 
 class _Blockwise8bit:
@@ -344,6 +368,8 @@ class _Blockwise8bit:
     def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
         if p.is_complex():
             raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
+        _refuse_sharded(p, type(self).__name__, "its blocks and scales are laid out over the whole "
+                        "flattened parameter, not over a shard")
         return super().init_state(p, rule)
 
 
