@@ -273,3 +273,23 @@ def test_checkpoint_round_trips_exactly_and_resumes_identically(cls, kw):
         assert s["state"][i].keys() == r["state"][i].keys()
         for key in s["state"][i]:
             assert torch.equal(s["state"][i][key], r["state"][i][key]), key
+
+
+def test_fp32_adam_checkpoint_loads_quantized():
+    """A torch.optim.Adam checkpoint loads into Adam8bit: the moments of large parameters are
+    quantized on loading (so the state is 8-bit from then on), small ones stay as they are."""
+    net = mlp()
+    adam = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in range(3):
+        one_step(net, adam)
+    opt = ours.Adam8bit(net.parameters(), lr=1e-3)
+    opt.load_state_dict(adam.state_dict())
+    weight, bias = net[0].weight, net[0].bias
+    assert set(opt.state[weight]) == {"step", "exp_avg_codes", "exp_avg_absmax", "exp_avg_sq_codes",
+                                      "exp_avg_sq_absmax"}
+    codes, absmax = quantize(adam.state[weight]["exp_avg_sq"], UNSIGNED_MAP, 2048)
+    assert torch.equal(opt.state[weight]["exp_avg_sq_codes"], codes)
+    assert torch.equal(opt.state[weight]["exp_avg_sq_absmax"], absmax)
+    assert torch.equal(opt.state[bias]["exp_avg"], adam.state[bias]["exp_avg"])  # 1024 < 4096: kept
+    one_step(net, opt)
+    assert opt.state[weight]["step"] == 4

@@ -365,6 +365,17 @@ class _Blockwise8bit:
         options = {key: group.get(key, value) for key, value in self._block_options.items()}
         return rules.Blockwise8bit(inner=super().rule_for(group), **options)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a checkpoint; full-precision moments (e.g. from ``torch.optim.Adam``) of parameters
+        that are stored in 8 bits are quantized on loading."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            rule = self.rule_for(group)
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state and rule.quantizes(p) and not any(k.endswith("_codes") for k in state):
+                    self.state[p] = rule.pack(p, state)
+
     def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
         if p.is_complex():
             raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
