@@ -13,7 +13,6 @@ autograd can differentiate through.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable
 
 import torch
@@ -277,6 +276,8 @@ class RAdam(RuleOptimizer):
 
 def _is_dtensor(t: Tensor) -> bool:
     """True for a torch.distributed DTensor (e.g. an FSDP2-sharded parameter), without importing it."""
+    import sys
+
     module = sys.modules.get("torch.distributed.tensor")
     return module is not None and isinstance(t, module.DTensor)
 
