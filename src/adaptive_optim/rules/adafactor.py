@@ -25,8 +25,8 @@ How torch (and so this rule) departs from the paper's Algorithm 4 (with Algorith
   (torch resolves ε₁ = None once per param group and step, from the first parameter with a
   gradient, and uses it for the group's other parameters too; the drop-in does the same.)
 - **Means, not sums.** The paper's R_t, C_t are row and column *sums* of G² and V̂_t = R_t C_t / 1ᵀR_t;
-  torch uses means. V̂_t is the same in exact arithmetic (the factor m·n/n·m cancels); only ε₁'s
-  clamp sees the difference of scale.
+  torch keeps the means R̄ = R/m and C̄ = C/n. V̂_t is the same in exact arithmetic,
+  (mR̄)(nC̄)/(nm·mean R̄) = R̄C̄/mean R̄; only ε₁'s clamp on the normaliser sees the change of scale.
 - **No β₁.** The paper's experiments include runs with a first moment (β₁ > 0) and its recommended
   setting drops it; torch has none at all: the update is Û_t itself, so the state is only R, C (or V̂)
   and ``step``.
