@@ -176,3 +176,8 @@ def assert_same_run(opt_t, opt_o, history, state_keys: list[str] | None = None, 
             assert type(got) is type(value), key
             got, value = torch.as_tensor(got), torch.as_tensor(value)
             assert (got.dtype, got.shape) == (value.dtype, value.shape) and torch.equal(got, value), key
+def torch_test_inputs(name: str, dtype: torch.dtype = torch.float32):
+    """torch's own optimizer test inputs for ``name`` from optim_db (torch.testing._internal.
+    common_optimizers): the constructor configurations and the error inputs, for the CPU."""
+    info = optim_db_info(name)
+    return info.optim_inputs_func("cpu", dtype), info.optim_error_inputs_func("cpu", dtype)

@@ -271,7 +271,6 @@ class RAdam(RuleOptimizer):
                                       differentiable=differentiable))
 
 
-
 # ---- After Adam: NAdam, Adamax (torch.optim), and drop-ins for optimizers torch lacks ----------
 
 
@@ -499,5 +498,154 @@ class Muon(RuleOptimizer):
         super()._step_one(p, group, rule)
 
 
+# --- Memory-efficient optimizers (issue 16): Adafactor, 8-bit Adam and AdamW ---------------------
+
+
+def _is_dtensor(t: Tensor) -> bool:
+    """True for a torch.distributed DTensor (e.g. an FSDP2-sharded parameter), without importing it."""
+    import sys
+
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(t, module.DTensor)
+
+
+def _refuse_sharded(p: Tensor, name: str, why: str) -> None:
+    if _is_dtensor(p):
+        raise NotImplementedError(
+            f"{name} does not support sharded (DTensor) parameters, as FSDP's fully_shard makes them: "
+            f"{why}. Keep parameters whole and shard the optimizer state with "
+            f"torch.distributed.optim.ZeroRedundancyOptimizer(params, optimizer_class={name}, ...).")
+
+
+class Adafactor(RuleOptimizer):
+    """Drop-in ``torch.optim.Adafactor`` on :class:`adaptive_optim.rules.Adafactor`.
+
+    Matches torch's single-tensor path, which torch uses unless ``foreach=True`` is passed;
+    ``foreach`` is accepted and ignored (torch's foreach path rounds the final step differently).
+    As in torch, ε₁ = None is resolved once per param group and step, from the dtype of the group's
+    first parameter with a gradient, and every parameter is checked before any is updated.
+    """
+
+    rule_class = rules.Adafactor
+    rule_fields = ("lr", "beta2_decay", "eps", "d", "weight_decay", "maximize")
+    sparse_error = "Adafactor does not support sparse gradients"
+    group_defaults = {"foreach": None}
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0,
+                 weight_decay: float = 0.0, *, foreach: bool | None = None,
+                 maximize: bool = False) -> None:
+        _check_tensor_lr(lr)
+        super().__init__(params, dict(lr=lr, beta2_decay=beta2_decay, eps=eps, d=d,
+                                      weight_decay=weight_decay, foreach=foreach, maximize=maximize))
+
+    def rule_for(self, group: dict[str, Any]) -> rules.Rule:
+        """The group's rule, with ε₁ = None resolved as torch does: from the dtype of the group's
+        first parameter with a gradient. As in torch, every such parameter is checked (complex,
+        sparse) here, before the step updates any of them."""
+        with_grad = [p for p in group.get("params", []) if p.grad is not None]
+        for p in with_grad:
+            _refuse_sharded(p, "Adafactor", "its step reduces over whole parameters (RMS, row and column "
+                            "means), and on a shard .item() of such a reduction gives the shard's value, "
+                            "so each rank would take a different step (torch.optim.Adafactor fails there too)")
+            if torch.is_complex(p):
+                raise RuntimeError("Adafactor does not support complex parameters")
+            if p.grad.is_sparse:
+                raise RuntimeError(self.sparse_error)
+        lr = group["lr"]
+        if isinstance(lr, Tensor) and lr.dim() != 0:  # torch squeezes a 1-element lr to 0-d
+            lr = lr.squeeze()
+        eps1, eps2 = group["eps"]
+        if eps1 is None and with_grad:
+            eps1 = torch.finfo(with_grad[0].dtype).eps
+        return rules.Adafactor(lr=lr, beta2_decay=group["beta2_decay"], eps=(eps1, eps2), d=group["d"],
+                               weight_decay=group["weight_decay"], maximize=group["maximize"])
+
+
+def state_bytes(optimizer: Optimizer) -> int:
+    """Bytes of optimizer state held by this process: every tensor in ``optimizer.state`` (``step``
+    counters and block scales included; of a sharded DTensor, the local shard only). Parameters and
+    gradients are not counted."""
+    total = 0
+    for entry in optimizer.state.values():
+        for value in entry.values():
+            if torch.is_tensor(value):
+                local = value.to_local() if _is_dtensor(value) else value
+                total += local.numel() * local.element_size()
+    return total
+
+
+class _Blockwise8bit:
+    """What the 8-bit drop-ins add to Adam and AdamW: the rule wrapped in
+    :class:`adaptive_optim.rules.Blockwise8bit`, and two group options, ``block_size`` and
+    ``min_8bit_size``, kept in every param group (so in ``state_dict``)."""
+
+    def _set_block_options(self, block_size: int, min_8bit_size: int) -> None:
+        rules.Blockwise8bit(inner=rules.SGD(), block_size=block_size, min_8bit_size=min_8bit_size)  # checks
+        self._block_options = {"block_size": block_size, "min_8bit_size": min_8bit_size}
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        for key, value in self._block_options.items():
+            self.defaults.setdefault(key, value)
+        super().add_param_group(param_group)
+
+    def rule_for(self, group: dict[str, Any]) -> rules.Rule:
+        options = {key: group.get(key, value) for key, value in self._block_options.items()}
+        return rules.Blockwise8bit(inner=super().rule_for(group), **options)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a checkpoint; full-precision moments (e.g. from ``torch.optim.Adam``) of parameters
+        that are stored in 8 bits are quantized on loading."""
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            rule = self.rule_for(group)
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state and rule.quantizes(p) and not any(k.endswith("_codes") for k in state):
+                    self.state[p] = rule.pack(p, state)
+
+    def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
+        if p.is_complex():
+            raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
+        _refuse_sharded(p, type(self).__name__, "its blocks and scales are laid out over the whole "
+                        "flattened parameter, not over a shard")
+        return super().init_state(p, rule)
+
+
+class Adam8bit(_Blockwise8bit, Adam):
+    """Adam with 8-bit state (Dettmers et al., 2022): m_t and v_t stored as one byte per entry and
+    one scale per block of ``block_size`` entries, dequantized for the step (the package's Adam rule)
+    and quantized again after; parameters with fewer than ``min_8bit_size`` entries keep float state.
+    See :mod:`adaptive_optim.rules.quantized` for the map and its round-trip bound.
+
+    torch.optim.Adam's signature, defaults and errors, plus the two keyword-only block options.
+    """
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3,
+                 betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, decoupled_weight_decay: bool = False,
+                 block_size: int = 2048, min_8bit_size: int = 4096) -> None:
+        self._set_block_options(block_size, min_8bit_size)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable, differentiable=differentiable,
+                         fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+
+
+class AdamW8bit(_Blockwise8bit, AdamW):
+    """AdamW (decoupled weight decay, default 1e-2) with 8-bit state; see :class:`Adam8bit`."""
+
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1e-3,
+                 betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, block_size: int = 2048, min_8bit_size: int = 4096) -> None:
+        self._set_block_options(block_size, min_8bit_size)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         foreach=foreach, capturable=capturable, differentiable=differentiable,
+                         fused=fused)
+
+
 __all__ = ["RuleOptimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion",
-           "AdamWScheduleFree", "Lamb", "Muon"]
+           "AdamWScheduleFree", "Lamb", "Muon", "Adafactor", "Adam8bit", "AdamW8bit", "state_bytes"]
