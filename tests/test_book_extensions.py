@@ -56,7 +56,7 @@ def test_only_indented_equation_blocks_are_typeset() -> None:
     doc = ["A rule.", "", "    a = b + c", "    d = e", "", "Code::", "", "    x = f(y)", "",
            "Indented prose:", "", "    not an equation", ""]
     out = typeset_equation_blocks(doc)
-    assert out[:8] == ["A rule.", "", ".. math::", "", "   a = b + c", "", "   d = e", ""]
+    assert out[:10] == ["A rule.", "", ".. math::", "", "   a = b + c", "", ".. math::", "", "   d = e", ""]
     assert "    x = f(y)" in out, "a literal block (after ::) must stay code"
     assert "    not an equation" in out
 

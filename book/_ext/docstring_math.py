@@ -8,7 +8,7 @@ in an editor::
 
 reStructuredText reads such a block as a quotation, so on the API page its lines ran together
 into one untypeset paragraph. On ``autodoc-process-docstring`` this extension turns each such
-block (every line an equation: it holds "=") into a ``.. math::`` directive, one display
+block (every line an equation: it holds "=") into ``.. math::`` directives, one display
 equation per line, translating the Unicode into TeX with :func:`to_tex`. The docstrings stay the
 single source; nothing is copied into book/api.md.
 """
@@ -109,7 +109,7 @@ def is_equation_block(lines: list[str]) -> bool:
 
 def typeset_equation_blocks(lines: list[str]) -> list[str]:
     """The docstring ``lines`` with each indented block of equations, set off by blank lines or
-    following a paragraph, turned into a ``.. math::`` directive (one equation per line)."""
+    following a paragraph, turned into ``.. math::`` directives (one per equation)."""
     result: list[str] = []
     i = 0
     while i < len(lines):
@@ -130,10 +130,8 @@ def typeset_equation_blocks(lines: list[str]) -> list[str]:
             continue
         if result and result[-1].strip():
             result.append("")
-        result.append(".. math::")
-        for equation in block:  # a blank line between two makes them two display equations
-            result += ["", "   " + to_tex(equation)]
-        result.append("")
+        for equation in block:  # one directive each: centred, not aligned on a common right edge
+            result += [".. math::", "", "   " + to_tex(equation), ""]
         i = end
     return result
 
