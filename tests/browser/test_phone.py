@@ -4,7 +4,8 @@ Every page, shown at a phone's width, must
 - be no wider than the screen (a wider page scrolls sideways, and its contents drawer opens
   partly off-screen): long inline code, API signatures and index entries wrap;
 - show every equation whole, or let the reader scroll that equation's own box to all of it
-  (see phone.CUT_OFF_EQUATIONS for how "reachable" is decided).
+  (see phone.CUT_OFF_EQUATIONS for how "reachable" is decided);
+- open its side drawers (contents, "on this page") wholly on the screen.
 Thebe is off (``launch_buttons: thebe: false``), so no page may load its script or stylesheet,
 nor carry its configuration block (book/_ext/no_thebe.py).
 """
@@ -17,7 +18,7 @@ import pytest
 
 from chromium import Page
 from conftest import SITE, Site, built_pages, redirect_target
-from phone import PHONE, emulate_phone, phone_report
+from phone import PHONE, drawers_off_screen, emulate_phone, phone_report
 
 NO_BUILD = "(no built website: run `make book`)"
 PAGES = built_pages() or [NO_BUILD]
@@ -39,6 +40,7 @@ def test_page_fits_a_phone(site: Site, page: Page, path: str) -> None:
         problems.append(f"the page is {report['width']} px wide on a {PHONE['width']} px screen, because of:")
         problems += [f"  {culprit}" for culprit in report["culprits"]]
     problems += [f"cut off: {equation}" for equation in report["cut_off"]]
+    problems += drawers_off_screen(page)
     problems += [f"Thebe asset requested: {request.url}" for request in page.requests.values()
                  if "thebe" in request.url.lower()]
     assert not problems, f"{path} at {PHONE['width']} px:\n  " + "\n  ".join(problems)
