@@ -96,10 +96,24 @@ def to_tex(equation: str) -> str:
             i = match.end() if match else i + 1
             continue
         tex = SYMBOLS.get(char, char)
+        if char == "∞" and i and text[i - 1] in GREEK:  # ρ∞, the name of a limit: ρ_∞
+            tex = r"_{\infty}"
         i += 1
         # A command followed by a letter needs a space: \beta u, not \betau.
         out.append(tex + " " if tex[0] == "\\" and i < len(text) and text[i].isascii() and text[i].isalpha() else tex)
     return "".join(out).strip()
+
+
+def split_equations(line: str) -> list[str]:
+    """The equations written side by side on ``line`` (apart by three or more spaces); a part
+    without "=" (a condition such as "when ρ_t > 5") stays with the equation before it."""
+    equations: list[str] = []
+    for part in GAP.split(line.strip()):
+        if "=" in part or not equations:
+            equations.append(part)
+        else:
+            equations[-1] += "   " + part
+    return equations
 
 
 def is_equation_block(lines: list[str]) -> bool:
@@ -130,7 +144,9 @@ def typeset_equation_blocks(lines: list[str]) -> list[str]:
             continue
         if result and result[-1].strip():
             result.append("")
-        for equation in block:  # one directive each: centred, not aligned on a common right edge
+        for equation in (part for line in block for part in split_equations(line)):
+            # One directive each: centred, not aligned on a common right edge, and narrow
+            # enough for a phone where two equations shared a line.
             result += [".. math::", "", "   " + to_tex(equation), ""]
         i = end
     return result
