@@ -33,9 +33,11 @@ book: $(STAMP)
 
 # The chapters in JupyterLab, from the repository root (so that book/ keeps its relative paths),
 # with the first chapter open; LAB_ARGS adds options, e.g. LAB_ARGS="--no-browser --port 8890".
+# Jupyter refuses to run as root unless told (containers and CI machines often are root).
 LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) book/gradient_descent.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) \
+	    $(LAB_ARGS) book/gradient_descent.ipynb
 
 # The browser tests need Chromium (Debian's package, or $$CHROMIUM): say so before any work is done.
 chromium:

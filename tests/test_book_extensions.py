@@ -35,7 +35,8 @@ RULE_MODULES = [path for path in sorted((ROOT / "src" / "adaptive_optim" / "rule
     ("√v_t + ε", r"\sqrt{v_t} + \epsilon"),
     ("√v̂_t", r"\sqrt{\hat{v}_t}"),
     ("√(1 − β₂ᵗ)", r"\sqrt{1 - \beta_{2}^{t}}"),
-    ("√[(ρ_t − 4) ρ∞]", r"\sqrt{(\rho_t - 4) \rho\infty}"),
+    ("√[(ρ_t − 4) ρ∞]", r"\sqrt{(\rho_t - 4) \rho_{\infty}}"),
+    ("t → ∞", r"t \to \infty"),
     ("ηm", r"\eta m"),
     ("η·m", r"\eta\cdot m"),
     ("a = 1   b = 2", r"a = 1 \qquad b = 2"),
@@ -47,6 +48,11 @@ def test_unicode_equations_become_tex(unicode: str, tex: str) -> None:
     assert to_tex(unicode) == tex
 
 
+def test_equations_side_by_side_are_split_but_conditions_stay() -> None:
+    assert docstring_math.split_equations("a = 1,   b = 2") == ["a = 1,", "b = 2"]
+    assert docstring_math.split_equations("a = 1    when b > 2") == ["a = 1   when b > 2"]
+
+
 def test_a_square_root_needs_something_to_take() -> None:
     with pytest.raises(ValueError, match="unbalanced"):
         to_tex("√(1 − β")
@@ -56,7 +62,7 @@ def test_only_indented_equation_blocks_are_typeset() -> None:
     doc = ["A rule.", "", "    a = b + c", "    d = e", "", "Code::", "", "    x = f(y)", "",
            "Indented prose:", "", "    not an equation", ""]
     out = typeset_equation_blocks(doc)
-    assert out[:8] == ["A rule.", "", ".. math::", "", "   a = b + c", "", "   d = e", ""]
+    assert out[:10] == ["A rule.", "", ".. math::", "", "   a = b + c", "", ".. math::", "", "   d = e", ""]
     assert "    x = f(y)" in out, "a literal block (after ::) must stay code"
     assert "    not an equation" in out
 

@@ -8,7 +8,7 @@ in an editor::
 
 reStructuredText reads such a block as a quotation, so on the API page its lines ran together
 into one untypeset paragraph. On ``autodoc-process-docstring`` this extension turns each such
-block (every line an equation: it holds "=") into a ``.. math::`` directive, one display
+block (every line an equation: it holds "=") into ``.. math::`` directives, one display
 equation per line, translating the Unicode into TeX with :func:`to_tex`. The docstrings stay the
 single source; nothing is copied into book/api.md.
 """
@@ -96,10 +96,24 @@ def to_tex(equation: str) -> str:
             i = match.end() if match else i + 1
             continue
         tex = SYMBOLS.get(char, char)
+        if char == "∞" and i and text[i - 1] in GREEK:  # ρ∞, the name of a limit: ρ_∞
+            tex = r"_{\infty}"
         i += 1
         # A command followed by a letter needs a space: \beta u, not \betau.
         out.append(tex + " " if tex[0] == "\\" and i < len(text) and text[i].isascii() and text[i].isalpha() else tex)
     return "".join(out).strip()
+
+
+def split_equations(line: str) -> list[str]:
+    """The equations written side by side on ``line`` (apart by three or more spaces); a part
+    without "=" (a condition such as "when ρ_t > 5") stays with the equation before it."""
+    equations: list[str] = []
+    for part in GAP.split(line.strip()):
+        if "=" in part or not equations:
+            equations.append(part)
+        else:
+            equations[-1] += "   " + part
+    return equations
 
 
 def is_equation_block(lines: list[str]) -> bool:
@@ -109,7 +123,7 @@ def is_equation_block(lines: list[str]) -> bool:
 
 def typeset_equation_blocks(lines: list[str]) -> list[str]:
     """The docstring ``lines`` with each indented block of equations, set off by blank lines or
-    following a paragraph, turned into a ``.. math::`` directive (one equation per line)."""
+    following a paragraph, turned into ``.. math::`` directives (one per equation)."""
     result: list[str] = []
     i = 0
     while i < len(lines):
@@ -130,10 +144,10 @@ def typeset_equation_blocks(lines: list[str]) -> list[str]:
             continue
         if result and result[-1].strip():
             result.append("")
-        result.append(".. math::")
-        for equation in block:  # a blank line between two makes them two display equations
-            result += ["", "   " + to_tex(equation)]
-        result.append("")
+        for equation in (part for line in block for part in split_equations(line)):
+            # One directive each: centred, not aligned on a common right edge, and narrow
+            # enough for a phone where two equations shared a line.
+            result += [".. math::", "", "   " + to_tex(equation), ""]
         i = end
     return result
 

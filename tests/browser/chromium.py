@@ -213,7 +213,7 @@ class Page:
     #: after :meth:`goto`: "done", "no MathJax" (the page does not load it) or "timeout"
     mathjax: str = ""
     #: after :meth:`goto`: milliseconds from the start of navigation until MathJax had typeset
-    #: the page (None without MathJax)
+    #: the page, as first seen (at the load event at the earliest; None without MathJax)
     typeset_ms: float | None = None
     inflight: set[str] = field(default_factory=set)
     last_activity: float = 0.0

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import http.server
 import os
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ def built_pages(site: Path = SITE) -> list[str]:
         return []
     return sorted(path.relative_to(site).as_posix() for path in site.rglob("*.html")
                   if not path.relative_to(site).parts[0].startswith("_"))
+
+
+def redirect_target(html: str) -> str | None:
+    """Where a page that only redirects (``<meta http-equiv="Refresh">``) sends the reader."""
+    match = re.search(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', html, re.IGNORECASE)
+    return match.group(1) if match else None
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

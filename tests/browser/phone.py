@@ -79,6 +79,31 @@ CUT_OFF_EQUATIONS = r"""((screen) => {
 })(%d)""" % PHONE["width"]
 
 
+#: The side drawer that a toggle button of the theme opens, once its opening animation is
+#: over: its left and right edges, or null while it is not (yet) open.
+OPEN_DRAWER = """(() => {
+  const dialog = document.querySelector("dialog[open]");
+  if (!dialog || dialog.getAnimations({subtree: true}).some(a => a.playState === "running")) return null;
+  const r = dialog.getBoundingClientRect();
+  return [dialog.id, r.left, r.right];
+})()"""
+
+
+def drawers_off_screen(page: Page) -> list[str]:
+    """Open each side drawer (contents; "on this page") the page has, as a reader taps its button,
+    and report any that does not lie wholly on the screen."""
+    problems = []
+    for toggle in ("button.primary-toggle", "button.secondary-toggle"):
+        if not page.evaluate(f"Boolean(document.querySelector('{toggle}'))"):
+            continue
+        page.click(toggle)
+        name, left, right = page.wait_for(OPEN_DRAWER, timeout=10)
+        if left < -1 or right > PHONE["width"] + 1:
+            problems.append(f"the drawer {name} spans {left:.0f} to {right:.0f} px on a {PHONE['width']} px screen")
+        page.evaluate("document.querySelector('dialog[open]').close()")
+    return problems
+
+
 def emulate_phone(page: Page) -> None:
     """Make ``page`` a phone: 390 x 844 CSS pixels, 3 device pixels each, touch and mobile layout."""
     page.send("Emulation.setDeviceMetricsOverride", PHONE)

@@ -4,7 +4,8 @@ Every page, shown at a phone's width, must
 - be no wider than the screen (a wider page scrolls sideways, and its contents drawer opens
   partly off-screen): long inline code, API signatures and index entries wrap;
 - show every equation whole, or let the reader scroll that equation's own box to all of it
-  (see phone.CUT_OFF_EQUATIONS for how "reachable" is decided).
+  (see phone.CUT_OFF_EQUATIONS for how "reachable" is decided);
+- open its side drawers (contents, "on this page") wholly on the screen.
 Thebe is off (``launch_buttons: thebe: false``), so no page may load its script or stylesheet,
 nor carry its configuration block (book/_ext/no_thebe.py).
 """
@@ -16,8 +17,8 @@ import re
 import pytest
 
 from chromium import Page
-from conftest import SITE, Site, built_pages
-from phone import PHONE, emulate_phone, phone_report
+from conftest import SITE, Site, built_pages, redirect_target
+from phone import PHONE, drawers_off_screen, emulate_phone, phone_report
 
 NO_BUILD = "(no built website: run `make book`)"
 PAGES = built_pages() or [NO_BUILD]
@@ -29,6 +30,8 @@ THEBE = re.compile(r"thebe[\w.-]*\.(js|css)|THEBE_JS_URL|text/x-thebe-config", r
 @pytest.mark.parametrize("path", PAGES)
 def test_page_fits_a_phone(site: Site, page: Page, path: str) -> None:
     assert path != NO_BUILD, f"no built website in {site.root}: run `make book` first"
+    if redirect_target((site.root / path).read_text(encoding="utf-8")) is not None:
+        return  # a page that only redirects (index.html): its target is tested itself
     emulate_phone(page)
     page.goto(site.page_url(path))
     report = phone_report(page)
@@ -37,6 +40,7 @@ def test_page_fits_a_phone(site: Site, page: Page, path: str) -> None:
         problems.append(f"the page is {report['width']} px wide on a {PHONE['width']} px screen, because of:")
         problems += [f"  {culprit}" for culprit in report["culprits"]]
     problems += [f"cut off: {equation}" for equation in report["cut_off"]]
+    problems += drawers_off_screen(page)
     problems += [f"Thebe asset requested: {request.url}" for request in page.requests.values()
                  if "thebe" in request.url.lower()]
     assert not problems, f"{path} at {PHONE['width']} px:\n  " + "\n  ".join(problems)

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from chromium import Page
-from conftest import ROOT, Site, built_pages
+from conftest import ROOT, Site, built_pages, redirect_target
 
 NO_BUILD = "(no built website: run `make book`)"
 PAGES = built_pages() or [NO_BUILD]
@@ -75,12 +75,6 @@ def check_page(page: Page, site: Site) -> list[str]:
     problems += [f"raw TeX in the text: {text}" for text in math["raw"]]
     problems += [f"MathJax error: {text}" for text in math["errors"]]
     return problems
-
-
-def redirect_target(html: str) -> str | None:
-    """Where a page that only redirects (``<meta http-equiv="Refresh">``) sends the reader."""
-    match = re.search(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', html, re.IGNORECASE)
-    return match.group(1) if match else None
 
 
 @pytest.mark.parametrize("path", PAGES)
