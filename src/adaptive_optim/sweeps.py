@@ -65,7 +65,8 @@ class Sweep:
 
     - ``losses`` (steps, K): each run's training loss at each step, before that step's update;
       NaN after the step where the run diverged.
-    - ``params``: parameter name → final parameters of every run, shape (K, *param.shape),
+    - ``params``: parameter name → final parameters of every run, shape (K, *param.shape)
+      (the trainable ones: parameters with ``requires_grad=False`` are used but not kept),
       on the model's device; ``state``: parameter name → the rule's final state, stacked the same way.
     - ``diverged`` (bool, K) and ``diverged_at`` (int64, K; −1 for runs that never diverged).
     - ``eval_steps`` and ``evaluations``: metric name → (len(eval_steps), K) values on the
@@ -96,7 +97,8 @@ class Sweep:
         return self.losses.shape[0]
 
     def state_dict(self, run: int) -> dict[str, Tensor]:
-        """Run ``run``'s final parameters, for ``make_model().load_state_dict(...)``."""
+        """Run ``run``'s final parameters, for ``make_model().load_state_dict(...)`` (add
+        ``strict=False`` when the model has frozen parameters)."""
         if not -self.runs <= run < self.runs:
             raise IndexError(f"run {run} is out of range for a sweep of {self.runs} runs")
         return {name: p[run] for name, p in self.params.items()}
