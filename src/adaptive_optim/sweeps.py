@@ -18,7 +18,7 @@ every rule). The computation runs where the model's parameters are (CPU or CUDA)
 moved there.
 
 A run *diverges* at the first step whose loss, or whose updated parameters, are not finite. It is
-marked (:attr:`Sweep.diverged`, :attr:`Sweep.diverged_at`) and frozen at its last finite
+marked (``Sweep.diverged``, ``Sweep.diverged_at``) and frozen at its last finite
 parameters; the other runs go on and nothing raises. Its losses after that step are NaN.
 
 Models with buffers (batch norm's running statistics) are refused: K copies of a buffer updated
@@ -65,7 +65,7 @@ class Sweep:
 
     - ``losses`` (steps, K): each run's training loss at each step, before that step's update;
       NaN after the step where the run diverged.
-    - ``params``: parameter name → final parameters of every run, shape (K, *param.shape)
+    - ``params``: parameter name → final parameters of every run, shape ``(K, *param.shape)``
       (the trainable ones: parameters with ``requires_grad=False`` are used but not kept),
       on the model's device; ``state``: parameter name → the rule's final state, stacked the same way.
     - ``diverged`` (bool, K) and ``diverged_at`` (int64, K; −1 for runs that never diverged).
