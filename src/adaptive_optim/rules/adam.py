@@ -4,8 +4,10 @@
     θ_t = θ_{t−1} − η/(1 − β₁ᵗ) · m_t / (√v_t / √(1 − β₂ᵗ) + ε)
 
 ε sits outside the root, after the bias correction of v_t: exactly Algorithm 1's
-m̂_t / (√v̂_t + ε). AMSGrad divides by the running maximum of the *uncorrected* v_t.
-AdamW shrinks θ by (1 − η λ) before the step instead of adding λθ to the gradient.
+m̂_t / (√v̂_t + ε). AMSGrad divides by the running maximum of the *uncorrected* v_t, then
+bias-corrects it as torch does (Reddi et al.'s algorithm has no bias correction), so early on
+its denominator can still shrink, by up to 1/√(1 − β₂). AdamW shrinks θ by (1 − η λ) before the
+step, as torch.optim.AdamW does (λ times lr; the paper multiplies λ by the schedule multiplier only).
 """
 
 from __future__ import annotations

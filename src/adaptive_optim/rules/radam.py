@@ -1,12 +1,14 @@
-"""RAdam (Liu et al., 2020): Adam whose adaptive step is switched on, and rectified, only once
-the variance of 1/√v̂_t is finite and can be estimated.
+"""RAdam (Liu et al., 2020): momentum SGD for the first steps, then Adam's adaptive step scaled by a
+rectification factor r_t < 1, derived from Liu et al.'s approximation of the variance of 1/√v̂_t
+(finite only for ρ_t > 4 in that approximation).
 
     ρ∞ = 2/(1 − β₂) − 1        ρ_t = ρ∞ − 2t β₂ᵗ/(1 − β₂ᵗ)
     r_t = √[(ρ_t − 4)(ρ_t − 2) ρ∞ / ((ρ∞ − 4)(ρ∞ − 2) ρ_t)]
     θ_t = θ_{t−1} − η m̂_t · r_t √(1 − β₂ᵗ)/(√v_t + ε)    when ρ_t > threshold
     θ_t = θ_{t−1} − η m̂_t                               otherwise (momentum SGD)
 
-torch.optim.RAdam (and the authors' code) switch at ρ_t > 5; the paper's Algorithm 2 at ρ_t > 4.
+torch.optim.RAdam switches at ρ_t > 5 and the paper's Algorithm 2 at ρ_t > 4; the authors' released
+code tests ρ_t ≥ 5 and, by default (degenerated_to_sgd=False), makes no update before the switch.
 """
 
 from __future__ import annotations

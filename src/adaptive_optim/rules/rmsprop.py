@@ -3,7 +3,7 @@
     v_t = α v_{t−1} + (1 − α) g_t²
     θ_t = θ_{t−1} − η g_t / (√v_t + ε)
 
-The centered variant divides by √(v_t − m_t²) + ε, with m_t the running mean of g_t, an
+The centered variant divides by √(v_t − ḡ_t²) + ε, with ḡ_t the running mean of g_t, an
 estimate of the gradient's standard deviation; with momentum μ the ratio is accumulated
 in a buffer b_t = μ b_{t−1} + g_t / (…) and θ_t = θ_{t−1} − η b_t.
 """
