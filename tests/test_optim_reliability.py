@@ -377,3 +377,30 @@ def test_betas_must_be_a_pair(cls):
         cls(betas=(0.9, 0.99, 0.5))
     with pytest.raises(ValueError, match="betas must be a pair"):
         ours.Adam(dense_params()(), betas=(0.9, 0.99, 0.5))
+
+
+def test_subclass_api_default_hands_complex_parameters_to_the_rule_as_real_views():
+    """A RuleOptimizer subclass written for real arrays (``complex_as_real`` left True) still
+    steps complex parameters as torch does, with complex state in torch's format."""
+
+    class RealOnlyAdam(ours.RuleOptimizer):
+        rule_class = rules.Adam
+        rule_fields = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+
+        def __init__(self, params, lr=1e-3):
+            super().__init__(params, dict(lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                                          maximize=False, decoupled_weight_decay=False))
+
+    torch_side, ours_side = complex_params()(), complex_params()()
+    opt_t, opt_o = torch.optim.Adam(torch_side, lr=0.1), RealOnlyAdam(ours_side, lr=0.1)
+    for set_grad in complex_grads(4):
+        for params, opt in ((torch_side, opt_t), (ours_side, opt_o)):
+            set_grad(params)
+            opt.step()
+        assert same(ours_side[0].detach(), torch_side[0].detach())
+    assert_same_state(opt_t, opt_o)
+    with pytest.raises(RuntimeError, match="RealOnlyAdam does not support sparse gradients"):
+        sparse = dense_params(shape=(6, 3))()
+        opt = RealOnlyAdam(sparse)
+        sparse_grads(ROWS)[0](sparse)
+        opt.step()

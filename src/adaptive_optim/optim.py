@@ -104,6 +104,11 @@ class RuleOptimizer(Optimizer):
     sparse_error: str | None = "{name} does not support sparse gradients"
     #: group keys torch fills in when loading an older state (``Optimizer.__setstate__``)
     group_defaults: dict[str, Any] = {}
+    #: True: a complex parameter reaches the rule as a real view (…, 2), state included, for
+    #: rules that know nothing of complex numbers. False: the rule gets complex tensors and
+    #: calls ``_ops.as_real`` where torch switches to the real view (as the six rules here do,
+    #: so that weight decay rounds as torch's complex arithmetic does).
+    complex_as_real: bool = True
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         _refuse_kernel_flags(type(self).__name__, defaults.get("fused"), defaults.get("differentiable"))
@@ -130,7 +135,11 @@ class RuleOptimizer(Optimizer):
 
     def init_state(self, p: Tensor, rule: rules.Rule) -> dict[str, Any]:
         """torch's initial state for ``p``: the rule's, with ``step`` as a CPU scalar tensor."""
-        state = rule.init(p)
+        if p.is_complex() and self.complex_as_real:
+            state = {k: torch.view_as_complex(v) if torch.is_tensor(v) and v.shape == (*p.shape, 2) else v
+                     for k, v in rule.init(torch.view_as_real(p)).items()}
+        else:
+            state = rule.init(p)
         if "step" in state:
             state["step"] = torch.tensor(float(state["step"]), dtype=_scalar_dtype())
         return state
@@ -177,7 +186,11 @@ class RuleOptimizer(Optimizer):
                 state["step"] = state["step"].to(p.device)
         if group.get("capturable") and "step" in state and not torch.compiler.is_compiling():
             _check_capturable(p, state["step"])
-        new_param, new_state = rule.update(p, grad, state)
+        if p.is_complex() and self.complex_as_real:
+            views = {k: as_real(v) if torch.is_tensor(v) else v for k, v in state.items()}
+            new_param, new_state = rule.update(as_real(p), as_real(grad), views)
+        else:
+            new_param, new_state = rule.update(p, grad, state)
         (p if new_param.shape == p.shape else as_real(p)).copy_(new_param)
         for key, value in new_state.items():
             _store(state, key, value, p)
@@ -194,6 +207,7 @@ class SGD(RuleOptimizer):
     """
 
     rule_class = rules.SGD
+    complex_as_real = False  # torch steps complex parameters in complex arithmetic
     rule_fields = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
     sparse_error = None  # the rule steps sparse gradients as torch does: a sparse momentum buffer
     group_defaults = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False,
@@ -216,6 +230,7 @@ class Adagrad(RuleOptimizer):
     """
 
     rule_class = rules.Adagrad
+    complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
     sparse_error = None  # the rule steps coalesced sparse gradients at their entries, as torch does
     group_defaults = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
@@ -246,6 +261,7 @@ class RMSprop(RuleOptimizer):
     """Drop-in ``torch.optim.RMSprop`` on :class:`adaptive_optim.rules.RMSprop`."""
 
     rule_class = rules.RMSprop
+    complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
     sparse_error = "RMSprop does not support sparse gradients"
     group_defaults = {"momentum": 0, "centered": False, "foreach": None, "maximize": False,
@@ -266,6 +282,7 @@ class Adam(RuleOptimizer):
     """Drop-in ``torch.optim.Adam`` on :class:`adaptive_optim.rules.Adam`."""
 
     rule_class = rules.Adam
+    complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
     sparse_error = "Adam does not support sparse gradients, please consider SparseAdam instead"
     group_defaults = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
@@ -321,6 +338,7 @@ class RAdam(RuleOptimizer):
     """Drop-in ``torch.optim.RAdam`` on :class:`adaptive_optim.rules.RAdam` (switch at ρ_t > 5)."""
 
     rule_class = rules.RAdam
+    complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
     sparse_error = "RAdam does not support sparse gradients"
     group_defaults = {"foreach": None, "maximize": False, "differentiable": False,
