@@ -257,3 +257,56 @@ def test_feed_applies_the_rule_to_the_given_gradients():
         np.testing.assert_array_equal(params[t + 1], theta)
         np.testing.assert_array_equal(states["exp_avg_sq"][t], state["exp_avg_sq"])
     assert params.shape == (4, 2) and states["step"].tolist() == [1, 2, 3]
+
+
+# Issue 12, finding 8: the runner's "never raises" promise, on both backends ------------------------
+
+@pytest.mark.filterwarnings("error")
+def test_an_lr_beyond_float32_marks_float32_torch_runs_diverged_as_on_numpy():
+    """torch refuses to round a Python-number coefficient of 1e300 to float32 (RuntimeError);
+    NumPy rounds it to inf. Both are one outcome: every run has diverged at step 1."""
+    for starts in (np.array([[1.0, 2.0], [0.5, -1.0]], dtype=np.float32),
+                   torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float32)):
+        result = run(SGD(lr=1e300), Quadratic(), starts, steps=3)
+        assert bool(result.diverged.all()) and result.diverged_at.tolist() == [1, 1]
+
+
+def test_a_float64_tensor_grid_with_float32_tensor_starts_runs_in_float64():
+    g = grid(lr=[1e-3, 1e-2])
+    lr = torch.as_tensor(g.lr)
+    starts32 = torch.tensor([-1.5, 1.0], dtype=torch.float32)
+    result = run(Adam(lr=lr), Rosenbrock(), starts32, steps=20)
+    assert result.positions.dtype == torch.float64
+    expected = run(Adam(lr=lr), Rosenbrock(), starts32.double(), steps=20)
+    assert torch.equal(result.positions, expected.positions)
+
+
+@pytest.mark.parametrize("backend", ["numpy grid, torch starts", "torch grid, numpy starts"])
+def test_hyperparameters_of_the_other_backend_are_refused_clearly(backend):
+    g = grid(lr=[1e-3, 1e-2])
+    if backend.startswith("numpy"):
+        lr, starts, match = g.lr, torch.tensor([0.0, 1.0]), "hyperparameter lr is a NumPy array but the starts are torch"
+    else:
+        lr, starts, match = torch.as_tensor(g.lr), np.array([0.0, 1.0]), "hyperparameter lr is a torch tensor but the starts are NumPy"
+    with pytest.raises(TypeError, match=match):
+        run(SGD(lr=lr), Quadratic(), starts, steps=2)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("to_backend", [np.asarray, torch.as_tensor])
+def test_an_overflowing_squared_gradient_marks_the_run_diverged(to_backend):
+    """On a bowl of curvature 1e200, g = 1e200 at (1, 0), so g² overflows: v = inf, the step is
+    m/inf = 0 and the run would stall at a finite point. Its state is not finite: diverged at 1.
+    The run from the minimum (g = 0) stays sound."""
+    steep = Quadratic(kappa=1e200)
+    result = run(Adam(lr=0.1), steep, to_backend(np.array([[1.0, 0.0], [0.0, 0.0]])), steps=4)
+    assert result.diverged.tolist() == [True, False]
+    assert result.diverged_at.tolist() == [1, -1]
+
+
+@pytest.mark.filterwarnings("error")
+def test_feed_and_loss_overflow_without_numpy_warnings():
+    params, states = feed(Adam(lr=0.1), [[1e200, 1.0]])
+    assert np.isinf(states["exp_avg_sq"][0, 0])
+    assert np.isinf(Quadratic(kappa=1e300).loss(np.array([1e10, 0.0])))
+    assert np.isinf(Quadratic(kappa=1e300).grad(np.array([1e10, 0.0]))[0])

@@ -61,14 +61,20 @@ class Landscape:
         raise NotImplementedError
 
     def loss(self, xy: ArrayLike) -> ArrayLike:
-        """f at points ``xy`` of shape ``(..., 2)``; the result has shape ``(...)``."""
+        """f at points ``xy`` of shape ``(..., 2)``; the result has shape ``(...)``.
+
+        Far from the window f may overflow: the result is then ±inf (or NaN), without NumPy's
+        overflow warnings, as on torch.
+        """
         xy = _as_array(xy)
-        return self.value(xy[..., 0], xy[..., 1])
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.value(xy[..., 0], xy[..., 1])
 
     def grad(self, xy: ArrayLike) -> ArrayLike:
-        """∇f at points ``xy`` of shape ``(..., 2)``; the result has shape ``(..., 2)``."""
+        """∇f at points ``xy`` of shape ``(..., 2)``; the result has shape ``(..., 2)`` (±inf on overflow)."""
         xy = _as_array(xy)
-        return _stack(*self.partials(xy[..., 0], xy[..., 1]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            return _stack(*self.partials(xy[..., 0], xy[..., 1]))
 
     @property
     def minimum(self) -> Point | None:

@@ -8,8 +8,9 @@ and the rule's array-valued hyperparameters (shape ``(..., 1)``) broadcast to, s
     result = run(Adam(lr=g.lr, betas=(g.beta1, 0.999)), Rosenbrock(), steps=500)
     result.losses[-1]                                          # shape (7, 2): final loss per setting
 
-A run *diverges* at the first step where its position leaves the box ``|x|, |y| ≤ bound`` or
-its position or loss is not finite. From that step on its positions and losses are NaN, so
+A run *diverges* at the first step where its position leaves the box ``|x|, |y| ≤ bound``, or
+its position, loss or optimizer state is not finite (an overflowing g² stalls a run at a finite
+position; it has diverged all the same). From that step on its positions and losses are NaN, so
 plotted lines stop at the last sound point and ``np.nan*`` reductions skip them.
 """
 
@@ -152,17 +153,20 @@ def batch_shape(rule: Rule, starts: ArrayLike) -> tuple[int, ...]:
                          f"{listed}") from None
 
 
-def _unsound_from(positions: ArrayLike, losses: ArrayLike, bound: float) -> ArrayLike | None:
+def _unsound_from(positions: ArrayLike, losses: ArrayLike, bound: float,
+                  unsound_state: ArrayLike | None = None) -> ArrayLike | None:
     """Per step and run, True from the run's first unsound step on (see :func:`run`); None if none is."""
     inf = float("inf")
     size = positions.numel() if is_tensor(positions) else positions.size
     # Fast path: four reductions, which propagate NaN, show that every run stayed sound.
-    if size and (positions.max() <= bound and positions.min() >= -bound
-                 and losses.max() < inf and losses.min() > -inf):
+    if unsound_state is None and size and (positions.max() <= bound and positions.min() >= -bound
+                                           and losses.max() < inf and losses.min() > -inf):
         return None
     # |p| <= bound is False for NaN and ±inf as well as for large finite coordinates,
     # and |loss| < inf is False for NaN and ±inf.
     sound = (abs(positions) <= bound).all(-1) & (abs(losses) < inf)
+    if unsound_state is not None:
+        sound = sound & ~unsound_state
     if is_tensor(sound):
         return (~sound).cumsum(dim=0) > 0
     return np.logical_or.accumulate(~sound, axis=0)
@@ -183,13 +187,88 @@ def _empty(shape: tuple[int, ...], dtype: Any, like: ArrayLike) -> ArrayLike:
     return np.empty(shape, dtype=dtype)
 
 
+def _array_hyperparameters(rule: Rule) -> dict[str, Any]:
+    """The rule's hyperparameters that are arrays (NumPy or torch), by label (``betas[0]`` for tuples)."""
+    arrays = {}
+    for name, value in rule.hyperparameters().items():
+        items = value if isinstance(value, tuple) else (value,)
+        for i, item in enumerate(items):
+            if isinstance(item, np.ndarray) or is_tensor(item):
+                arrays[f"{name}[{i}]" if isinstance(value, tuple) else name] = item
+    return arrays
+
+
+def _check_backends(rule: Rule, starts: ArrayLike) -> None:
+    """Refuse hyperparameter arrays of the other backend than the starts, naming them."""
+    for label, value in _array_hyperparameters(rule).items():
+        if is_tensor(value) != is_tensor(starts):
+            kinds = ("a torch tensor", "NumPy arrays") if is_tensor(value) else ("a NumPy array", "torch tensors")
+            raise TypeError(f"hyperparameter {label} is {kinds[0]} but the starts are {kinds[1]}: "
+                            f"give both on one backend (e.g. torch.as_tensor(...) or np.asarray(...))")
+
+
 def _dtype(rule: Rule, starts: ArrayLike) -> Any:
     """The dtype of the positions: the starts' (float64 for integers), promoted with array hyperparameters."""
+    arrays = list(_array_hyperparameters(rule).values())
     if is_tensor(starts):
-        return starts.dtype if starts.is_floating_point() else _torch().float64
-    arrays = [h for v in rule.hyperparameters().values()
-              for h in (v if isinstance(v, tuple) else (v,)) if isinstance(h, np.ndarray)]
+        dtype = starts.dtype if starts.is_floating_point() else _torch().float64
+        for array in arrays:
+            if array.is_floating_point():
+                dtype = _torch().promote_types(dtype, array.dtype)
+        return dtype
     return np.result_type(starts.dtype if starts.dtype.kind == "f" else np.float64, *arrays)
+
+
+def _unsound_state(state: dict[str, Any], batch: tuple[int, ...]) -> ArrayLike | None:
+    """Per run, True where an entry of the rule's state is not finite; None if every entry is finite.
+
+    State entries shaped like the positions ``(*batch, 2)`` are checked; scalars (the step) are not.
+    """
+    unsound = None
+    for value in state.values():
+        if not (is_tensor(value) or isinstance(value, np.ndarray)) or tuple(value.shape) != (*batch, 2):
+            continue
+        if abs(value).max() < float("inf"):  # fast path: one reduction, False for NaN too
+            continue
+        bad = ~(abs(value) < float("inf")).all(-1)
+        unsound = bad if unsound is None else unsound | bad
+    return unsound
+
+
+def _overflow(err: RuntimeError) -> bool:
+    """True for torch's error when a Python-number coefficient does not fit the tensors' dtype."""
+    return "overflow" in str(err)
+
+
+def _steps(rule: Rule, landscape: Landscape, positions: ArrayLike, losses: ArrayLike,
+           track_state: bool) -> tuple[dict[str, Any], ArrayLike | None]:
+    """Fill ``positions[1:]`` and ``losses[1:]``; return the last state and, when ``track_state``,
+    per step and run whether the state was unsound (else None)."""
+    param = positions[0]  # the rules are pure: they never write into it
+    state = rule.init(param)
+    batch = tuple(positions.shape[1:-1])
+    unsound = None
+    for k in range(1, positions.shape[0]):  # the one loop: over steps, never over runs
+        try:
+            param, state = rule.update(param, landscape.grad(param), state)
+        except RuntimeError as err:
+            if not _overflow(err):
+                raise
+            # A scalar coefficient (shared by every run) overflowed the float type: torch refuses
+            # to round it to ±inf, NumPy does; either way every run has diverged at this step.
+            positions[k:] = float("nan")
+            losses[k:] = float("nan")
+            break
+        positions[k] = param
+        losses[k] = landscape.loss(param)
+        if track_state:
+            bad = _unsound_state(state, batch)
+            if bad is not None:
+                if unsound is None:
+                    unsound = _empty(losses.shape, bool, positions)
+                    unsound[...] = False
+                unsound[k] = bad
+    return state, unsound
 
 
 def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps: int = 100, *,
@@ -200,9 +279,10 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
     on NumPy, torch tensors on their device. The rule's hyperparameters may be arrays of shape
     ``(..., 1)`` (see :func:`grid`); the batch of runs is where they and ``starts.shape[:-1]``
     broadcast to (a hyperparameter may also hold one value per coordinate, last axis 2).
-    A run diverges when a coordinate's magnitude exceeds ``bound`` or a position or loss is not
-    finite; it is marked in ``diverged``/``diverged_at`` and NaN from then on. No warning or
-    exception is raised for diverging runs. Positions are float64 unless the starts (or array
+    A run diverges when a coordinate's magnitude exceeds ``bound`` or a position, loss or state
+    entry is not finite; it is marked in ``diverged``/``diverged_at`` and NaN from then on. No
+    warning or exception is raised for diverging runs, on either backend. Hyperparameter arrays
+    must be of the starts' backend (a clear TypeError says which is not). Positions are float64 unless the starts (or array
     hyperparameters) are another float type.
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
@@ -214,6 +294,7 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
         starts = np.asarray(starts)
     if tuple(starts.shape[-1:]) != (2,):
         raise ValueError(f"starts must have shape (..., 2), got {tuple(starts.shape)}")
+    _check_backends(rule, starts)
     batch = batch_shape(rule, starts)
     dtype = _dtype(rule, starts)
     positions = _empty((steps + 1, *batch, 2), dtype, starts)
@@ -222,14 +303,15 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
     no_grad = _torch().no_grad() if is_tensor(starts) else contextlib.nullcontext()
     with no_grad, np.errstate(all="ignore"):
         positions[0] = starts
-        param = positions[0]  # the rules are pure: they never write into it
-        losses[0] = landscape.loss(param)
-        state = rule.init(param)
-        for k in range(1, steps + 1):  # the one loop: over steps, never over runs
-            param, state = rule.update(param, landscape.grad(param), state)
-            positions[k] = param
-            losses[k] = landscape.loss(param)
-        dead = _unsound_from(positions, losses, bound)
+        losses[0] = landscape.loss(positions[0])
+        state, _ = _steps(rule, landscape, positions, losses, track_state=False)
+        unsound_state = None
+        if _unsound_state(state, batch) is not None:
+            # Rare: some state overflowed. A non-finite state entry stays non-finite (every
+            # rule's state is s' = a·s + f(g) with a ≥ 0), so checking the last state suffices
+            # to know; run again, checking every step, to find where.
+            state, unsound_state = _steps(rule, landscape, positions, losses, track_state=True)
+        dead = _unsound_from(positions, losses, bound, unsound_state)
 
     if dead is None:  # every run stayed sound
         dead = _empty((1, *batch), bool, starts)
@@ -254,9 +336,10 @@ def feed(rule: Rule, gradients: ArrayLike, param: ArrayLike | None = None,
     param = np.zeros(gradients.shape[1:]) if param is None else np.asarray(param, dtype=float)
     state = rule.init(param) if state is None else state
     params, states = [param], []
-    for grad in gradients:
-        param, state = rule.update(param, grad, state)
-        params.append(param)
-        states.append(state)
+    with np.errstate(all="ignore"):  # overflow shows as inf/NaN in the result, as in run()
+        for grad in gradients:
+            param, state = rule.update(param, grad, state)
+            params.append(param)
+            states.append(state)
     stacked = {key: np.array([np.asarray(s[key]) for s in states]) for key in (states[0] if states else {})}
     return np.array(params), stacked

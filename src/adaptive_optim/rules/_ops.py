@@ -8,14 +8,17 @@ the rules run on NumPy without torch installed.
 
 from __future__ import annotations
 
+import numbers
+import sys
 from typing import Any, Callable
 
 import numpy as np
 
 
 def is_tensor(x: Any) -> bool:
-    """True for a torch.Tensor, without importing torch."""
-    return type(x).__module__.startswith("torch") and hasattr(x, "is_floating_point")
+    """True for a torch.Tensor, without importing torch (if torch is not loaded, x is no tensor)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def _torch():
@@ -50,14 +53,97 @@ def full_like(x, value):
 
 
 def value(step) -> float:
-    """The plain Python number held by a step counter (an int, a 0-d array or a 0-d tensor)."""
-    if is_tensor(step):
-        return step.item()
+    """The plain Python number held by a NumPy-side step counter (an int or a 0-d array)."""
     return float(step)
+
+
+def count(step):
+    """The step counter t, ready for bias-correction arithmetic.
+
+    On NumPy: a Python float. On torch: the counter as a 0-d float64 tensor, never a Python
+    number, so a compiled step traces it as data (no ``.item()``, no graph break, no value
+    baked into the graph). float64 arithmetic on 0-d tensors rounds exactly as torch.optim's
+    Python-float arithmetic on ``step.item()`` does.
+    """
+    if is_tensor(step):
+        return step.to(_torch().float64)
+    return value(step)
+
+
+def power(base, t):
+    """``base ** t`` for a step count ``t`` from :func:`count`, rounded as torch.optim rounds it.
+
+    A tensor ``base`` (torch's Tensor betas) is raised in its own dtype, as torch computes
+    ``beta ** step.item()``; a number ``base`` meets a float64 ``t`` in C's ``pow``, as Python does.
+    """
+    if is_tensor(t):
+        if isinstance(base, np.generic):
+            base = _scalar_tensor(base, t)
+        if is_tensor(base):
+            return base ** t.to(base.dtype)
+        return _torch().pow(base, t)
+    return base**t
+
+
+def root(x):
+    """``x ** 0.5`` for a bias correction, rounded as torch.optim's ``bias_correction2 ** 0.5``.
+
+    A float64 0-d tensor stands for a Python float there: it gets C's ``pow(x, 0.5)`` (which can
+    differ from a correctly rounded ``sqrt`` by an ulp, so ``torch.sqrt`` would not do); other
+    tensors get torch's ``x ** 0.5``, as Tensor betas do in torch.optim.
+    """
+    if is_tensor(x) and x.dtype == _torch().float64 and x.ndim == 0:
+        return _torch().pow(x, _torch().tensor(0.5, dtype=x.dtype, device=x.device))
+    return x**0.5
+
+
+def ratio(a, b):
+    """``a / b`` for hyperparameter ``a`` and bias correction ``b``, rounded as torch.optim rounds it.
+
+    On torch, a number ``a`` is divided as a tensor (Python's ``a / tensor`` would multiply by
+    a rounded reciprocal), a NumPy scalar in its own dtype (NumPy keeps float32 when it meets a
+    Python float); and when ``a`` is a tensor of another dtype, a float64 0-d ``b`` standing for a
+    Python float (see :func:`root`) is first cast to ``a``'s dtype, as torch casts Python scalars.
+    """
+    if not is_tensor(b):
+        return a / b
+    a = _scalar_tensor(a, b)
+    if a.dtype != b.dtype and b.dtype == _torch().float64 and b.ndim == 0:
+        b = b.to(a.dtype)
+    return a / b
+
+
+def _scalar_tensor(x, like):
+    """A number as a 0-d tensor on ``like``'s device: a NumPy scalar keeps its dtype, a Python number takes ``like``'s."""
+    if is_tensor(x):
+        return x
+    if isinstance(x, np.generic):
+        return _torch().tensor(x.item(), dtype=_torch().from_numpy(np.asarray(x)).dtype, device=like.device)
+    return _torch().tensor(x, dtype=like.dtype, device=like.device)
+
+
+def as_real(x):
+    """A complex array as a real view with a trailing axis of 2 (real, imaginary); others unchanged.
+
+    The adaptive rules square gradients coordinate-wise, so, like torch.optim, they treat a
+    complex parameter as a pair of real ones from the point where torch does.
+    """
+    if is_tensor(x):
+        return _torch().view_as_real(x) if x.is_complex() else x
+    if isinstance(x, np.ndarray) and np.iscomplexobj(x):
+        return x.view(x.real.dtype).reshape(*x.shape, 2)
+    return x
+
+
+def is_sparse(x) -> bool:
+    """True for a sparse torch tensor (the only sparse arrays the rules accept)."""
+    return is_tensor(x) and x.is_sparse
 
 
 def is_nonzero(x) -> bool:
     """True when any entry of a hyperparameter is non-zero; a zero hyperparameter skips its term."""
+    if isinstance(x, (int, float)):
+        return x != 0
     if is_tensor(x):
         return bool((x != 0).any())
     return bool(np.any(np.asarray(x) != 0))
@@ -65,6 +151,8 @@ def is_nonzero(x) -> bool:
 
 def is_positive(x) -> bool:
     """True when any entry of a hyperparameter is positive."""
+    if isinstance(x, (int, float)):
+        return x > 0
     if is_tensor(x):
         return bool((x > 0).any())
     return bool(np.any(np.asarray(x) > 0))
@@ -78,8 +166,9 @@ def select(condition, if_true: Callable[[], Any], if_false: Callable[[], Any]):
     both and chooses element-wise; the branch not taken may produce NaN there, harmlessly.
     """
     if is_tensor(condition):
-        if condition.ndim == 0:
+        if condition.ndim == 0 and not _torch().compiler.is_compiling():
             return if_true() if bool(condition) else if_false()
+        # A compiled step takes both branches and chooses in the graph: no break, no guard on t.
         return _torch().where(condition, if_true(), if_false())
     if np.ndim(condition) == 0:
         return if_true() if bool(condition) else if_false()
@@ -102,9 +191,25 @@ def lerp(start, end, weight):
                   lambda: end - (end - start) * (1 - weight))
 
 
+def _coefficient(s) -> bool:
+    """A plain number, NumPy scalar or one-element tensor: what torch's fused ops take as a Scalar."""
+    if is_tensor(s):
+        return s.numel() == 1 and not s.requires_grad
+    return isinstance(s, numbers.Number)
+
+
 def _fusable(x, *scalars) -> bool:
-    """torch's fused ops take a tensor and plain-number coefficients (not a grid of them)."""
-    return is_tensor(x) and all(isinstance(s, (int, float)) for s in scalars)
+    """torch's fused ops take a tensor and Scalar coefficients (not a grid of them).
+
+    A one-element tensor coefficient is passed as torch.optim passes a Tensor lr (``alpha=-lr``),
+    so both round alike.
+    """
+    return is_tensor(x) and all(_coefficient(s) for s in scalars)
+
+
+def _sparse_values(sparse, values):
+    """A sparse tensor with ``sparse``'s (coalesced) indices and the given values."""
+    return _torch().sparse_coo_tensor(sparse._indices(), values, sparse.shape)
 
 
 def add_scaled(x, y, alpha):
@@ -115,14 +220,27 @@ def add_scaled(x, y, alpha):
 
 
 def addcmul(x, a, b, value=1):
-    """``x + value·a·b``: torch.addcmul on tensors (fused on CPU)."""
+    """``x + value·a·b``: torch.addcmul on tensors (fused on CPU).
+
+    For a coalesced sparse ``a is b`` (Adagrad's sum of squares) the product is formed on the
+    stored values only, as torch.optim.Adagrad does.
+    """
+    if is_sparse(a) and a is b and value == 1:
+        return x + _sparse_values(a, a._values().pow(2))
     if _fusable(x, value):
         return _torch().addcmul(x, a, b, value=value)
     return x + value * a * b
 
 
 def addcdiv(x, a, b, value=1):
-    """``x + value·a/b``: torch.addcdiv on tensors."""
+    """``x + value·a/b``: torch.addcdiv on tensors.
+
+    For a coalesced sparse ``a`` the quotient is formed at ``a``'s entries only and added with
+    ``alpha=value``, as torch.optim.Adagrad does for sparse gradients.
+    """
+    if is_sparse(a):
+        b_values = b.sparse_mask(a)._values()
+        return _torch().add(x, _sparse_values(a, a._values() / b_values), alpha=value)
     if _fusable(x, value):
         return _torch().addcdiv(x, a, b, value=value)
     return x + value * a / b

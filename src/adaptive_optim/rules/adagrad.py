@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any
 
 from . import _ops
-from .base import Rule, State, l2_penalty, require
+from .base import Rule, State, check_inputs, l2_penalty, require
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -39,10 +39,11 @@ class Adagrad(Rule):
         return {"step": 0, "sum": _ops.full_like(param, self.initial_accumulator_value)}
 
     def update(self, param, grad, state: State):
+        check_inputs(param, grad)
         step = state["step"] + 1
-        t = _ops.value(step)
         grad = l2_penalty(self.direction(grad), param, self.weight_decay)
-        clr = self.lr / (1 + (t - 1) * self.lr_decay)
-        sum_ = _ops.addcmul(state["sum"], grad, grad)
+        clr = _ops.ratio(self.lr, 1 + (_ops.count(step) - 1) * self.lr_decay)
+        param, grad, sum_ = _ops.as_real(param), _ops.as_real(grad), _ops.as_real(state["sum"])
+        sum_ = _ops.addcmul(sum_, grad, grad)
         std = _ops.sqrt(sum_) + self.eps
         return _ops.addcdiv(param, grad, std, -clr), {"step": step, "sum": sum_}

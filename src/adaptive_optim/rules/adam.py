@@ -16,13 +16,15 @@ import dataclasses
 from typing import Any
 
 from . import _ops
-from .base import Rule, State, l2_penalty, require
+from .base import Rule, State, check_inputs, l2_penalty, needs, require
 
 
 def check_adam_hyperparameters(rule) -> None:
     """torch.optim's checks for the Adam family, in its order: lr, ε, β₁ and β₂ in [0, 1), weight decay."""
     require(0.0 <= rule.lr, f"Invalid learning rate: {rule.lr}")
     require(0.0 <= rule.eps, f"Invalid epsilon value: {rule.eps}")
+    if not (isinstance(rule.betas, (tuple, list)) and len(rule.betas) == 2):
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {rule.betas!r}")
     for i, beta in enumerate(rule.betas):
         require((0.0 <= beta) & (beta < 1.0), f"Invalid beta parameter at index {i}: {beta}")
     require(0.0 <= rule.weight_decay, f"Invalid weight_decay value: {rule.weight_decay}")
@@ -39,8 +41,8 @@ def decay_or_penalize(param, grad, lr, weight_decay, decoupled: bool):
 
 def moments(state: State, grad, beta1, beta2):
     """The two exponential moving averages, m_t (``exp_avg``) and v_t (``exp_avg_sq``)."""
-    exp_avg = _ops.lerp(state["exp_avg"], grad, 1 - beta1)
-    exp_avg_sq = _ops.addcmul(state["exp_avg_sq"] * beta2, grad, grad, 1 - beta2)
+    exp_avg = _ops.lerp(_ops.as_real(state["exp_avg"]), grad, 1 - beta1)
+    exp_avg_sq = _ops.addcmul(_ops.as_real(state["exp_avg_sq"]) * beta2, grad, grad, 1 - beta2)
     return exp_avg, exp_avg_sq
 
 
@@ -68,20 +70,23 @@ class Adam(Rule):
         return state
 
     def update(self, param, grad, state: State):
+        check_inputs(param, grad)
         beta1, beta2 = self.betas
         step = state["step"] + 1
         grad = self.direction(grad)
         param, grad = decay_or_penalize(param, grad, self.lr, self.weight_decay, self.decoupled_weight_decay)
+        param, grad = _ops.as_real(param), _ops.as_real(grad)
         exp_avg, exp_avg_sq = moments(state, grad, beta1, beta2)
         new_state = {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
 
-        t = _ops.value(step)
-        bias_correction1 = 1 - beta1**t
-        bias_correction2 = 1 - beta2**t
-        step_size = self.lr / bias_correction1
+        t = _ops.count(step)  # a tensor on torch: a compiled step computes these on every call
+        bias_correction1 = 1 - _ops.power(beta1, t)
+        bias_correction2 = 1 - _ops.power(beta2, t)
+        step_size = _ops.ratio(self.lr, bias_correction1)
         if self.amsgrad:
-            exp_avg_sq = new_state["max_exp_avg_sq"] = _ops.maximum(state["max_exp_avg_sq"], exp_avg_sq)
-        denom = _ops.sqrt(exp_avg_sq) / bias_correction2**0.5 + self.eps
+            max_exp_avg_sq = _ops.as_real(needs(state, "max_exp_avg_sq", "amsgrad=True"))
+            exp_avg_sq = new_state["max_exp_avg_sq"] = _ops.maximum(max_exp_avg_sq, exp_avg_sq)
+        denom = _ops.sqrt(exp_avg_sq) / _ops.root(bias_correction2) + self.eps
         return _ops.addcdiv(param, exp_avg, denom, -step_size), new_state
 
 

@@ -32,6 +32,49 @@ def require(condition, message: str) -> None:
         raise ValueError(message)
 
 
+def refuse(condition, message: str) -> None:
+    """Raise ``ValueError(message)`` where ``condition`` holds anywhere.
+
+    The mirror of :func:`require`, for torch's checks of the form ``if lr < 0.0: raise``, which
+    (unlike ``if not 0.0 <= lr``) let NaN through.
+    """
+    if _ops.is_tensor(condition):
+        failed = bool(condition.any())
+    else:
+        failed = bool(np.any(condition))
+    if failed:
+        raise ValueError(message)
+
+
+def _kind(x) -> str:
+    if _ops.is_tensor(x):
+        return "torch.Tensor"
+    return type(x).__name__
+
+
+def check_inputs(param, grad) -> None:
+    """Refuse, with a clear error, a parameter or gradient a rule cannot step correctly.
+
+    Both must be arrays of one backend (NumPy arrays or torch tensors; plain numbers count as
+    NumPy) and the gradient must have exactly the parameter's shape: broadcasting one against
+    the other would silently reshape the parameter, and a list would be repeated, not scaled.
+    """
+    for name, x in (("param", param), ("grad", grad)):
+        if not (_ops.is_tensor(x) or isinstance(x, (np.ndarray, np.generic, int, float, complex))):
+            raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {_kind(x)}; "
+                            f"convert it first, e.g. np.asarray({name})")
+    if _ops.is_tensor(param) != _ops.is_tensor(grad):
+        raise TypeError(f"param and grad must be both NumPy arrays or both torch tensors, "
+                        f"got {_kind(param)} and {_kind(grad)}")
+    param_shape, grad_shape = _shape(param), _shape(grad)
+    if param_shape != grad_shape:
+        raise ValueError(f"grad has shape {grad_shape} but param has shape {param_shape}: they must be equal")
+
+
+def _shape(x) -> tuple[int, ...]:
+    return tuple(x.shape) if _ops.is_tensor(x) else np.shape(x)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Rule:
     """Base class of the update rules. Subclasses add fields and implement the three methods below."""
@@ -59,6 +102,22 @@ class Rule:
         """The gradient the rule descends: ``-grad`` when maximizing."""
         return -grad if self.maximize else grad
 
+    @classmethod
+    def unchecked(cls, **hyperparameters) -> "Rule":
+        """A rule built without :meth:`validate`: for param groups, which torch lets the user edit freely.
+
+        torch.optim checks hyperparameters in the constructor only; a value set later in a group
+        (a negative lr, a Nesterov group whose momentum a scheduler sets to 0) is used as given.
+        """
+        fields = cls.__dataclass_fields__
+        for name in hyperparameters:
+            if name not in fields:
+                raise TypeError(f"{cls.__name__} has no hyperparameter {name!r}")
+        rule = object.__new__(cls)
+        for name, value in hyperparameters.items():
+            object.__setattr__(rule, name, value)
+        return rule  # fields not given read their defaults from the class, where dataclass puts them
+
     def replace(self, **changes) -> "Rule":
         """A copy with some hyperparameters changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -73,3 +132,16 @@ def l2_penalty(grad, param, weight_decay):
     if _ops.is_nonzero(weight_decay):
         return _ops.add_scaled(grad, param, weight_decay)
     return grad
+
+
+def needs(state: State, key: str, setting: str):
+    """``state[key]``, or a clear error when the state was created before ``setting`` was switched on.
+
+    torch.optim creates such entries only with the state, and a group edit that switches the
+    setting on later fails there with a bare ``KeyError``; this says why.
+    """
+    if key not in state:
+        raise RuntimeError(f"the state has no {key!r}: it was created while {setting} did not hold, "
+                           f"and {setting} cannot be switched on afterwards (torch.optim fails here with "
+                           f"KeyError: {key!r}). Start from a fresh state (a new optimizer) instead.")
+    return state[key]

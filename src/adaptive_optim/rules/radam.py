@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _ops
 from .adam import check_adam_hyperparameters, decay_or_penalize, moments
-from .base import Rule, State, require
+from .base import Rule, State, check_inputs, require
 
 
 def rho_inf(beta2):
@@ -28,12 +28,13 @@ def rho_inf(beta2):
 
 def rho(t, beta2):
     """ρ_t = ρ∞ − 2t β₂ᵗ/(1 − β₂ᵗ), the length of the SMA that the EMA v_t approximates at step t."""
-    return rho_inf(beta2) - 2 * t * (beta2**t) / (1 - beta2**t)
+    beta2_t = _ops.power(beta2, t)
+    return rho_inf(beta2) - 2 * t * beta2_t / (1 - beta2_t)
 
 
 def rectification(rho_t, rho_infinity):
     """r_t = √[(ρ_t − 4)(ρ_t − 2)ρ∞ / ((ρ∞ − 4)(ρ∞ − 2)ρ_t)]; defined for ρ_t ≥ 4."""
-    return ((rho_t - 4) * (rho_t - 2) * rho_infinity / ((rho_infinity - 4) * (rho_infinity - 2) * rho_t)) ** 0.5
+    return _ops.root((rho_t - 4) * (rho_t - 2) * rho_infinity / ((rho_infinity - 4) * (rho_infinity - 2) * rho_t))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -62,24 +63,25 @@ class RAdam(Rule):
         return {"step": 0, "exp_avg": _ops.zeros_like(param), "exp_avg_sq": _ops.zeros_like(param)}
 
     def update(self, param, grad, state: State):
+        check_inputs(param, grad)
         beta1, beta2 = self.betas
         step = state["step"] + 1
-        t = _ops.value(step)
-        grad = self.direction(grad)
+        t = _ops.count(step)  # a tensor on torch: a compiled step computes these on every call
+        param, grad = _ops.as_real(param), _ops.as_real(self.direction(grad))
         param, grad = decay_or_penalize(param, grad, self.lr, self.weight_decay, self.decoupled_weight_decay)
         exp_avg, exp_avg_sq = moments(state, grad, beta1, beta2)
 
-        bias_correction2 = 1 - beta2**t
-        bias_corrected_exp_avg = exp_avg / (1 - beta1**t)
+        bias_correction2 = 1 - _ops.power(beta2, t)
+        bias_corrected_exp_avg = exp_avg / (1 - _ops.power(beta1, t))
         rho_infinity = rho_inf(beta2)
         rho_t = rho(t, beta2)
 
         def rectified():
-            adaptive_lr = bias_correction2**0.5 / (_ops.sqrt(exp_avg_sq) + self.eps)
+            adaptive_lr = _ops.root(bias_correction2) / (_ops.sqrt(exp_avg_sq) + self.eps)
             return bias_corrected_exp_avg * self.lr * adaptive_lr * rectification(rho_t, rho_infinity)
 
         def unrectified():
             return bias_corrected_exp_avg * self.lr
 
         update = _ops.select(rho_t > self.threshold, rectified, unrectified)
-        return param - update, {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+        return _ops.add_scaled(param, update, -1.0), {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}

@@ -5,7 +5,8 @@
 
 The centered variant divides by √(v_t − ḡ_t²) + ε, with ḡ_t the running mean of g_t, an
 estimate of the gradient's standard deviation; with momentum μ the ratio is accumulated
-in a buffer b_t = μ b_{t−1} + g_t / (…) and θ_t = θ_{t−1} − η b_t.
+in a buffer b_t = μ b_{t−1} + g_t / (…) and θ_t = θ_{t−1} − η b_t. While μ is 0 (a scheduler
+may set it so) the plain step is taken and the buffer is left as it is, as torch.optim does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 from typing import Any
 
 from . import _ops
-from .base import Rule, State, l2_penalty, require
+from .base import Rule, State, check_inputs, l2_penalty, needs, require
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -47,18 +48,21 @@ class RMSprop(Rule):
         return state
 
     def update(self, param, grad, state: State):
+        check_inputs(param, grad)
         new_state = dict(state, step=state["step"] + 1)
         grad = l2_penalty(self.direction(grad), param, self.weight_decay)
-        square_avg = _ops.addcmul(state["square_avg"] * self.alpha, grad, grad, 1 - self.alpha)
+        param, grad = _ops.as_real(param), _ops.as_real(grad)
+        square_avg = _ops.addcmul(_ops.as_real(state["square_avg"]) * self.alpha, grad, grad, 1 - self.alpha)
         new_state["square_avg"] = square_avg
         if self.centered:
-            grad_avg = _ops.lerp(state["grad_avg"], grad, 1 - self.alpha)
+            grad_avg = _ops.lerp(_ops.as_real(needs(state, "grad_avg", "centered=True")), grad, 1 - self.alpha)
             new_state["grad_avg"] = grad_avg
             avg = _ops.sqrt(_ops.addcmul(square_avg, grad_avg, grad_avg, -1)) + self.eps
         else:
             avg = _ops.sqrt(square_avg) + self.eps
-        if "momentum_buffer" in state:
-            buf = _ops.addcdiv(state["momentum_buffer"] * self.momentum, grad, avg)
+        if _ops.is_positive(self.momentum):
+            buf = _ops.as_real(needs(state, "momentum_buffer", "momentum > 0"))
+            buf = _ops.addcdiv(buf * self.momentum, grad, avg)
             new_state["momentum_buffer"] = buf
             return _ops.add_scaled(param, buf, -self.lr), new_state
         return _ops.addcdiv(param, grad, avg, -self.lr), new_state

@@ -2,6 +2,9 @@
 
     b_t = μ b_{t−1} + (1 − τ) g_t      (b_1 = g_1)
     θ_t = θ_{t−1} − η (g_t + μ b_t)     with Nesterov, else θ_{t−1} − η b_t
+
+The same lines run on sparse torch gradients: the buffer then stays sparse and keeps every
+row touched so far, as in torch.optim.SGD, and complex parameters step in complex arithmetic.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from . import _ops
-from .base import Rule, State, l2_penalty, require
+from .base import Rule, State, check_inputs, l2_penalty, refuse
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -24,18 +27,20 @@ class SGD(Rule):
     nesterov: bool = False
 
     def validate(self) -> None:
-        require(self.lr >= 0.0, f"Invalid learning rate: {self.lr}")
-        require(self.momentum >= 0.0, f"Invalid momentum value: {self.momentum}")
-        require(self.weight_decay >= 0.0, f"Invalid weight_decay value: {self.weight_decay}")
+        # torch's checks, exactly: `lr < 0.0` (not `not lr >= 0`), so NaN passes as in torch.
+        refuse(self.lr < 0.0, f"Invalid learning rate: {self.lr}")
+        refuse(self.momentum < 0.0, f"Invalid momentum value: {self.momentum}")
+        refuse(self.weight_decay < 0.0, f"Invalid weight_decay value: {self.weight_decay}")
         if self.nesterov:
-            require((self.momentum > 0) & (self.dampening == 0),
-                    "Nesterov momentum requires a momentum and zero dampening")
+            refuse((self.momentum <= 0) | (self.dampening != 0),
+                   "Nesterov momentum requires a momentum and zero dampening")
 
     def init(self, param) -> State:
         # The momentum buffer is created by the first step, from the first gradient.
         return {}
 
     def update(self, param, grad, state: State):
+        check_inputs(param, grad)
         grad = l2_penalty(self.direction(grad), param, self.weight_decay)
         new_state = dict(state)
         if _ops.is_nonzero(self.momentum):
