@@ -192,9 +192,10 @@ def lerp(start, end, weight):
 
 
 def _coefficient(s) -> bool:
-    """A plain number, NumPy scalar or one-element tensor: what torch's fused ops take as a Scalar."""
+    """A plain number, NumPy scalar or 0-d tensor: what torch's fused ops take as a Scalar
+    (a one-element tensor of shape (1,) is not one: ``torch.add(..., alpha=)`` refuses it)."""
     if is_tensor(s):
-        return s.numel() == 1 and not s.requires_grad
+        return s.ndim == 0 and not s.requires_grad
     return isinstance(s, numbers.Number)
 
 
