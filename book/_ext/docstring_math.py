@@ -23,9 +23,9 @@ from sphinx.application import Sphinx
 GREEK = {"α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ε": r"\epsilon",
          "ζ": r"\zeta", "η": r"\eta", "θ": r"\theta", "λ": r"\lambda", "μ": r"\mu", "ν": r"\nu",
          "ρ": r"\rho", "σ": r"\sigma", "τ": r"\tau", "φ": r"\phi", "ψ": r"\psi", "ω": r"\omega",
-         "Δ": r"\Delta", "Σ": r"\Sigma"}
+         "Δ": r"\Delta", "Σ": r"\Sigma", "Π": r"\Pi"}
 SYMBOLS = {"−": "-", "·": r"\cdot", "×": r"\times", "∞": r"\infty", "…": r"\dots", "≤": r"\le",
-           "≥": r"\ge", "≈": r"\approx", "∑": r"\sum", "→": r"\to", **GREEK}
+           "≥": r"\ge", "≈": r"\approx", "∑": r"\sum", "→": r"\to", "‖": r"\|", "½": r"\tfrac12", **GREEK}
 SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉", "0123456789"))
 SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹ᵗ", "0123456789t"))
 HAT = "\u0302"  # combining circumflex: v̂

@@ -1,4 +1,6 @@
-"""Drop-in replacements for ``torch.optim``'s SGD, Adagrad, RMSprop, Adam, AdamW and RAdam.
+"""Drop-in replacements for ``torch.optim``'s SGD, Adagrad, RMSprop, Adam, AdamW and RAdam, and
+for its NAdam, Adamax, Muon and Adafactor; plus LAMB, Lion, schedule-free AdamW and 8-bit Adam/AdamW,
+which torch lacks (each tested against a published reference implementation).
 
 Each class has torch's constructor signature, defaults and error messages, and keeps its state
 under torch's keys, so ``state_dict()`` checkpoints move between ``torch.optim`` and these

@@ -1,15 +1,26 @@
 """Adafactor (Shazeer & Stern, 2018) as torch.optim.Adafactor computes it: second moments kept
 as row and column statistics for matrices, a relative step size, and update clipping.
 
-For a parameter θ with gradient G at step t (τ = ``beta2_decay``, γ = ``lr``, λ = ``weight_decay``):
+For a parameter θ with gradient G at step t (τ = ``beta2_decay``, γ = ``lr``, λ = ``weight_decay``),
+the decay rate, the relative step size, and the decoupled decay (applied before the step):
 
-    1 − β̂₂ₜ = t^τ                      ρ_t = min(γ, 1/√t)          α_t = max(ε₂, RMS(θ_{t−1})) ρ_t
-    θ ← θ (1 − γλ)                                                   (decoupled decay, before the step)
-    matrix (last two dims n × m):  R_t = β̂₂ₜ R_{t−1} + (1 − β̂₂ₜ) mean_j G²   (n × 1, ``row_var``)
-                                   C_t = β̂₂ₜ C_{t−1} + (1 − β̂₂ₜ) mean_i G²   (1 × m, ``col_var``)
-                                   V̂_t = R_t C_t / max(mean_i R_t, ε₁)
-    vector:                        V̂_t = β̂₂ₜ V̂_{t−1} + (1 − β̂₂ₜ) G²       (``variance``)
-    U_t = G / √max(V̂_t, ε₁²)          Û_t = U_t / max(1, RMS(U_t)/d)      θ_t = θ − α_t Û_t
+    1 − β̂_{2,t} = t^τ      ρ_t = min(γ, 1/√t)      α_t = max(ε₂, RMS(θ_{t−1})) ρ_t
+    θ_{t−1}' = θ_{t−1} (1 − γλ)
+
+For a matrix (the last two dimensions, n × m), the row statistics R_t (n × 1, ``row_var``) and the
+column statistics C_t (1 × m, ``col_var``) stand in for the second moment V̂_t:
+
+    R_t = β̂_{2,t} R_{t−1} + (1 − β̂_{2,t}) mean_j G²
+    C_t = β̂_{2,t} C_{t−1} + (1 − β̂_{2,t}) mean_i G²
+    V̂_t = R_t C_t / max(mean_i R_t, ε₁)
+
+for a vector it is kept whole (``variance``):
+
+    V̂_t = β̂_{2,t} V̂_{t−1} + (1 − β̂_{2,t}) G²
+
+and the clipped update is
+
+    U_t = G / √(max(V̂_t, ε₁²))      Û_t = U_t / max(1, RMS(U_t)/d)      θ_t = θ_{t−1}' − α_t Û_t
 
 How torch (and so this rule) departs from the paper's Algorithm 4 (with Algorithm 5's relative step):
 

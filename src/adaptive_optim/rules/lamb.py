@@ -1,9 +1,10 @@
 """LAMB (You et al., 2020, "Large Batch Optimization for Deep Learning: Training BERT in 76
 minutes"): Adam's direction, rescaled per layer so that its size is tied to the layer's weights.
+With m_t and v_t as in Adam (not bias-corrected unless ``correct_moments``), and the weight decay
+inside the ratio:
 
-    m_t, v_t as in Adam (not bias-corrected unless ``correct_moments``)
-    r_t = m_t / (√v_t + ε) + λ θ_{t−1}                     (decay inside the ratio)
-    θ_t = θ_{t−1} − η · φ(‖θ_{t−1}‖)/‖r_t‖ · r_t           φ(z) = min(z, clamp_value)
+    r_t = m_t / (√v_t + ε) + λ θ_{t−1}
+    θ_t = θ_{t−1} − η · φ(‖θ_{t−1}‖)/‖r_t‖ · r_t      φ(z) = min(z, clamp_value)
 
 The variant implemented is torch-optimizer's ``Lamb`` (the reference we test against), which
 follows, as its source says, the paper's arXiv v3: no bias correction by default; its

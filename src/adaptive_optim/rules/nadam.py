@@ -1,9 +1,8 @@
-"""NAdam (Dozat, 2016): Adam whose momentum step looks one step ahead, as Nesterov's does.
+"""NAdam (Dozat, 2016): Adam whose momentum step looks one step ahead, as Nesterov's does. With
+m_t and v_t as in Adam and ψ = ``momentum_decay`` (4e-3):
 
-    μ_t = β₁ (1 − ½ · 0.96^(t·ψ))                     (ψ = momentum_decay, 4e-3)
-    m_t, v_t as in Adam                               denom = √(v_t / (1 − β₂ᵗ)) + ε
-    θ_t = θ_{t−1} − η (1 − μ_t)/(1 − Π_{i≤t} μ_i) · g_t / denom
-                  − η μ_{t+1}/(1 − Π_{i≤t+1} μ_i) · m_t / denom
+    μ_t = β₁ (1 − ½ · 0.96^{tψ})      denom = √(v_t / (1 − β₂ᵗ)) + ε
+    θ_t = θ_{t−1} − η (1 − μ_t)/(1 − Π_{i≤t} μ_i) · g_t / denom − η μ_{t+1}/(1 − Π_{i≤t+1} μ_i) · m_t / denom
 
 The first term is the part of the gradient the momentum has not yet absorbed; the second is
 the momentum one step ahead (μ_{t+1}), which is Nesterov's look-ahead. ε sits where Adam puts
