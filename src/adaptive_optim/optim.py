@@ -26,7 +26,7 @@ can differentiate through.
 Where the rounding is not torch's (not tested bitwise here): with ``capturable=True`` on a GPU,
 torch folds the step size into the denominator (√v̂/(−α̂) + ε/(−α̂)) while ours computes
 √v̂ + ε and scales by α̂; each is within a few roundings of the exact step, so the two differ by
-at most ~6u·|Δθ| per step (u = 2⁻²⁴ in float32). float64 *Tensor* betas are raised to the power t
+at most ~6u·``|Δθ|`` per step (u = 2⁻²⁴ in float32). float64 *Tensor* betas are raised to the power t
 as a Python float would be (C ``pow``), where torch uses the tensor's own ``x ** 0.5``: the bias
 correction's root can then differ by one float64 ulp (1.1e-16 relative), which a float32 step
 rounds away. The bitwise claims above are tested in tests/test_optim_reliability.py and

@@ -32,7 +32,7 @@ How torch (and so this rule) departs from the paper's Algorithm 4 (with Algorith
   and divides by √V̂_t with nothing more. torch keeps R_t and C_t pure and instead clamps twice:
   the normaliser mean_i R_t from below at ε₁, and V̂_t from below at ε₁² (so √V̂_t ≥ ε₁). Its default
   ε₁ = None means the machine epsilon of the parameter's dtype (2.2e-16 in float64, 1.2e-7 in
-  float32), far above the paper's 10⁻³⁰; in float32 this bounds |U_t| ≤ |G|/1.2e-7.
+  float32), far above the paper's 10⁻³⁰; in float32 this bounds ``|U_t| ≤ |G|/1.2e-7``.
   (torch resolves ε₁ = None once per param group and step, from the first parameter with a
   gradient, and uses it for the group's other parameters too; the drop-in does the same.)
 - **Means, not sums.** The paper's R_t, C_t are row and column *sums* of G² and V̂_t = R_t C_t / 1ᵀR_t;

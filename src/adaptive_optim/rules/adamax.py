@@ -4,7 +4,7 @@
     θ_t = θ_{t−1} − η/(1 − β₁ᵗ) · m_t / u_t
 
 u_t needs no bias correction (a maximum is not pulled towards its zero start as an average is).
-The paper has u_t = max(β₂u_{t−1}, |g_t|) and no ε; torch.optim.Adamax adds ε to |g_t| inside the
+The paper has ``u_t = max(β₂u_{t−1}, |g_t|)`` and no ε; torch.optim.Adamax adds ε to ``|g_t|`` inside the
 maximum, so u_t ≥ ε and the division is safe; we follow torch.
 """
 

@@ -24,9 +24,9 @@ dynamic map keeps a relative precision of a few percent over the top decades (to
 below the smallest positive level it is stored as that level (an overestimate, so a smaller step).
 
 **Round-trip bound.** For an entry x of a block with scale a (all in the state's dtype, unit
-roundoff u): |x − x̃| ≤ a·h(x/a) + u(|x| + |x̃|), where h is half the width of the map's interval
+roundoff u): ``|x − x̃| ≤ a·h(x/a) + u(|x| + |x̃|)``, where h is half the width of the map's interval
 containing x/a (its full width for the unsigned map's first interval [0, ℓ₁], because of the guard).
-Over a block, |x − x̃| ≤ a(g/2 + 2u) with g the largest spacing (0.9/64 signed, 0.9/128 unsigned).
+Over a block, ``|x − x̃| ≤ a(g/2 + 2u)`` with g the largest spacing (0.9/64 signed, 0.9/128 unsigned).
 
 **Small tensors.** Tensors with fewer than ``min_8bit_size`` entries keep the inner rule's own
 full-precision state under its own keys, as bitsandbytes does (default 4096): their memory is
