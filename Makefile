@@ -17,8 +17,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# One torch thread per xdist worker: two workers with two threads each on two cores only slow each other.
 unit: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/browser
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) tests --ignore=tests/browser
 
 # Every notebook re-executed, its text outputs compared with the committed ones (nbval);
 # --dist loadfile keeps a notebook's cells together, in order, in one kernel.
