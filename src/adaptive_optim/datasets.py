@@ -38,7 +38,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -51,7 +50,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def batches(self, batch_size: int, steps: int, *, seed: int = 0) -> list[Batch]:
+    def batches(self, batch_size: int, steps: int, *, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``steps`` minibatches of ``batch_size`` examples: epochs of seeded random permutations
         (each example once per epoch, the incomplete tail of an epoch dropped)."""
         _check_positive(batch_size=batch_size, steps=steps)
@@ -167,7 +166,7 @@ class Text:
         return "".join(self.vocabulary[int(i)] for i in ids)
 
     def batches(self, batch_size: int, context: int, steps: int, *, split: str = "train",
-                seed: int = 0) -> list[Batch]:
+                seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """``steps`` batches of ``batch_size`` windows at seeded random offsets: inputs (B, context)
         and targets (B, context), the same characters shifted by one (next-character prediction)."""
         _check_positive(batch_size=batch_size, context=context, steps=steps)

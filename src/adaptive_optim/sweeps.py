@@ -28,6 +28,15 @@ in place cannot live inside one batched computation. Batch norm without running 
 default, since a batched computation cannot draw the same random numbers as K separate loops;
 ``randomness="different"`` accepts them, with independent draws per run (statistically like
 separate runs, not equal to any particular one).
+
+Speed: the K runs do the arithmetic of K separate loops, so a sweep saves the per-operation
+overhead of K Python loops (dominant for small networks on a CPU, and on a GPU), not
+arithmetic; ``benchmarks/sweeps.py`` measures it. Under vmap a convolution becomes a grouped
+convolution and a linear layer a batched matrix product. In torch 2.13 the fused CPU kernel of
+``scaled_dot_product_attention`` (used by ``nn.MultiheadAttention``) has no batching rule: it is
+correct but runs run by run (torch warns); attention written as ``softmax(q @ k.T / √d) @ v``
+batches fully. ``chunk_size`` bounds memory: parameters, gradients and state take about
+(2 + number of state tensors) × K × the model's parameter bytes, activations K × one run's.
 """
 
 from __future__ import annotations
