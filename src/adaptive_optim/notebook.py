@@ -16,7 +16,9 @@ installed; everywhere else (a local Jupyter, CI's nbval run) the guard does noth
 
 from __future__ import annotations
 
+import inspect
 import random
+import textwrap
 
 import numpy as np
 import torch
@@ -66,3 +68,33 @@ def glue(name: str, value: object, fmt: str | None = None) -> None:
     except ImportError:
         return
     myst_glue(name, shown, display=False)
+
+
+class Source:
+    """The source of a function or class of the package, shown as a highlighted code block.
+
+    Chapters show a rule's code with ``notebook.show_source(rules.adam.Adam.update)``: the output
+    is Markdown, which JupyterLab, Colab and the book's website all render as highlighted code,
+    and its plain-text form is the source itself, so nbval fails when the code changes and the
+    committed notebook was not re-executed.
+    """
+
+    def __init__(self, obj: object) -> None:
+        self.module = inspect.getmodule(obj).__name__
+        self.name = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
+        self.code = textwrap.dedent(inspect.getsource(obj)).rstrip("\n")
+
+    def location(self) -> str:
+        """The file in the repository that holds the code (``src/adaptive_optim/...``)."""
+        return "src/" + self.module.replace(".", "/") + ".py"
+
+    def __repr__(self) -> str:
+        return f"# {self.location()}: {self.name}\n{self.code}"
+
+    def _repr_markdown_(self) -> str:
+        return f"`{self.location()}`, `{self.name}`:\n\n```python\n{self.code}\n```"
+
+
+def show_source(obj: object) -> Source:
+    """The package's own source for ``obj`` (a rule's ``update``, a helper), to display in a chapter."""
+    return Source(obj)
