@@ -14,7 +14,7 @@ Three problems, each deterministic and each loaded without any download:
   characters are the training split, the rest the validation split. On Python 3.11.7 that is
   79 topics, 465,048 characters (418,543 train, 46,505 validation) over a vocabulary of 103
   characters. The documentation changes between Python releases, so the corpus is fixed within a
-  Python version, not across versions: :attr:`Text.source` names the version it came from.
+  Python version, not across versions: ``Text.source`` names the version it came from.
 - :func:`words`: a sparse problem from the same text: predict the next word from the previous
   one. Words are lower-cased runs of ASCII letters; the vocabulary is every word of the training
   split, most frequent first, so its frequencies are the corpus's own, Zipf-like ones (on 3.11.7:

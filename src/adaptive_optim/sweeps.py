@@ -18,7 +18,7 @@ every rule). The computation runs where the model's parameters are (CPU or CUDA)
 moved there.
 
 A run *diverges* at the first step whose loss, or whose updated parameters, are not finite. It is
-marked (:attr:`Sweep.diverged`, :attr:`Sweep.diverged_at`) and frozen at its last finite
+marked (``Sweep.diverged``, ``Sweep.diverged_at``) and frozen at its last finite
 parameters; the other runs go on and nothing raises. Its losses after that step are NaN.
 
 Models with buffers (batch norm's running statistics) are refused: K copies of a buffer updated
@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call, vmap
 
 from .rules import Rule, State
 
@@ -65,7 +65,8 @@ class Sweep:
 
     - ``losses`` (steps, K): each run's training loss at each step, before that step's update;
       NaN after the step where the run diverged.
-    - ``params``: parameter name → final parameters of every run, shape (K, *param.shape),
+    - ``params``: parameter name → final parameters of every run, shape ``(K, *param.shape)``
+      (the trainable ones: parameters with ``requires_grad=False`` are used but not kept),
       on the model's device; ``state``: parameter name → the rule's final state, stacked the same way.
     - ``diverged`` (bool, K) and ``diverged_at`` (int64, K; −1 for runs that never diverged).
     - ``eval_steps`` and ``evaluations``: metric name → (len(eval_steps), K) values on the
@@ -96,7 +97,8 @@ class Sweep:
         return self.losses.shape[0]
 
     def state_dict(self, run: int) -> dict[str, Tensor]:
-        """Run ``run``'s final parameters, for ``make_model().load_state_dict(...)``."""
+        """Run ``run``'s final parameters, for ``make_model().load_state_dict(...)`` (add
+        ``strict=False`` when the model has frozen parameters)."""
         if not -self.runs <= run < self.runs:
             raise IndexError(f"run {run} is out of range for a sweep of {self.runs} runs")
         return {name: p[run] for name, p in self.params.items()}
@@ -342,7 +344,17 @@ class _Chunk:
 
     def run(self, batches, schedule, eval_batches, eval_steps, metrics, bar) -> dict[str, Any]:
         runs, steps = self.runs, len(batches)
-        step_fn = self._batched(grad_and_value(self._loss))
+        forward = self._batched(self._loss)
+        names = list(self.params)
+
+        def step_fn(params, frozen, inputs, targets):
+            # The runs are independent, so the gradient of the sum of their losses with respect to
+            # run k's parameters is exactly run k's gradient (each term enters with weight 1).
+            leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
+            with torch.enable_grad():
+                loss = forward(leaves, frozen, inputs, targets)
+                grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names])
+            return dict(zip(names, grads)), loss.detach()
         losses = torch.full((steps, runs), float("nan"), dtype=torch.float64, device=self.device)
         alive = torch.ones(runs, dtype=torch.bool, device=self.device)
         diverged_at = torch.full((runs,), -1, dtype=torch.int64, device=self.device)
