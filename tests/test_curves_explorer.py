@@ -63,3 +63,8 @@ def test_the_output_carries_the_static_version_for_the_site():
     bundle = explorer._repr_mimebundle_()
     assert bundle["text/html"] == explorer.static_html()
     assert bundle["text/plain"].startswith("CurvesExplorer(Adam, Momentum")
+
+
+def test_the_step_axis_starts_at_the_given_first_step():
+    assert "step (9 to 28)" in make(first=9).svg(0)
+    assert "step (0 to 19)" in make().svg(0)

@@ -27,7 +27,7 @@ from . import style
 from .explorers import Explorer
 
 #: Size of the drawing and its margins, in CSS pixels.
-LAYOUT: dict[str, Any] = {"width": 700, "height": 340, "left": 52, "right": 150, "top": 12, "bottom": 38,
+LAYOUT: dict[str, Any] = {"width": 600, "height": 320, "left": 50, "right": 118, "top": 12, "bottom": 38,
                           "font": "DejaVu Sans, Verdana, sans-serif"}
 
 _SCRIPT = """
@@ -58,13 +58,14 @@ class CurvesExplorer:
 
     ``curves[name]`` has shape (len(lrs), seeds, steps): the training loss of every seed at every
     step (NaN after a run diverged). ``start`` is the index of the learning rate shown first.
-    ``ylim`` bounds the loss axis (log scale); curves above it are clipped to its top. Each
+    ``ylim`` bounds the loss axis (log scale); curves above it are clipped to its top. ``first`` is
+    the step number of the curves' first point (e.g. 9 for a 10-step moving average). Each
     optimizer is drawn in ``colours[name]``, by default the book's colour of the name's first word.
     """
 
     def __init__(self, lrs: Sequence[float], curves: Mapping[str, np.ndarray], *, start: int = 0,
                  ylim: tuple[float, float] = (0.01, 10.0), title: str = "", xlabel: str = "step",
-                 colours: Mapping[str, str] | None = None) -> None:
+                 colours: Mapping[str, str] | None = None, first: int = 0) -> None:
         self.lrs = [float(v) for v in lrs]
         if not self.lrs:
             raise ValueError("a curves explorer needs at least one learning rate")
@@ -79,7 +80,7 @@ class CurvesExplorer:
             raise ValueError(f"start={start} is not an index into the {len(self.lrs)} learning rates")
         if not 0 < ylim[0] < ylim[1]:
             raise ValueError(f"ylim must be two positive numbers, low < high (log scale), got {ylim}")
-        self.start, self.ylim, self.title, self.xlabel = int(start), ylim, title, xlabel
+        self.start, self.ylim, self.title, self.xlabel, self.first = int(start), ylim, title, xlabel, int(first)
         self.colours = {name: (colours or {}).get(name) or _colour(name) for name in self.curves}
         self._widget = None
 
@@ -112,7 +113,7 @@ class CurvesExplorer:
         steps = next(iter(self.curves.values())).shape[2]
         x = L["left"] + np.arange(steps) / max(steps - 1, 1) * pw
         parts.append(f'<text x="{L["left"] + pw / 2}" y="{h - 6}" text-anchor="middle">{html.escape(self.xlabel)} '
-                     f'(0 to {steps - 1})</text><text transform="translate(14,{L["top"] + ph / 2}) rotate(-90)" '
+                     f'({self.first} to {self.first + steps - 1})</text><text transform="translate(14,{L["top"] + ph / 2}) rotate(-90)" '
                      f'text-anchor="middle">training loss</text>')
         for r, (name, curves) in enumerate(self.curves.items()):
             c = curves[index]                                        # (seeds, steps)
