@@ -3,7 +3,10 @@
 ordinary ``torch.optim.Adam`` loops, float32. Target on the CPU: the sweep takes at most a quarter of
 the loops' time (a speed-up of at least 4×).
 
-A CNN here is conv(1→w) – ReLU – conv(w→2w, stride 2) – ReLU – linear(32w→10), for several widths w.
+The CNN is the one the book's real-networks chapter (``practice.ipynb``) trains on the digits:
+conv(1→w) – ReLU – max-pool 2 – conv(w→2w) – ReLU – max-pool 2 – linear(8w→10), for several widths w
+(the book uses w = 8). ``--model strided`` measures instead the CNN of the first version of this
+benchmark, conv(1→w) – ReLU – conv(w→2w, stride 2) – ReLU – linear(32w→10), without pooling.
 Both sides do the same work: the same seeds, the same batches, the loss read back at every step
 (``loss.item()`` in the loops, as a training loop that logs does; the sweep records it). Each figure
 is the median of ``--repeats`` runs after a warm-up run, the two sides alternating, in wall-clock
@@ -38,7 +41,17 @@ TARGET = 4.0
 
 
 def cnn(width: int, device: str) -> Callable[[], nn.Module]:
-    """A two-convolution CNN for 8×8 digits, ``width`` channels in the first layer."""
+    """The book's CNN for 8×8 digits (two convolutions, each followed by max-pooling), ``width``
+    channels in the first layer."""
+    def make() -> nn.Module:
+        return nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                             nn.Flatten(), nn.Linear(8 * width, 10)).to(device)
+    return make
+
+
+def strided_cnn(width: int, device: str) -> Callable[[], nn.Module]:
+    """A two-convolution CNN for 8×8 digits without pooling (the second convolution has stride 2)."""
     def make() -> nn.Module:
         return nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
                              nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
@@ -83,7 +96,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--widths", type=int, nargs="+", default=None,
                         help="channels of the first convolution (default: 4 8 16 on the CPU, 64 128 on CUDA)")
+    parser.add_argument("--model", choices=("book", "strided"), default="book",
+                        help="the book's CNN (with max-pooling) or the strided CNN without pooling")
     parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--batch", type=int, default=BATCH, help="images per step")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
@@ -92,18 +108,18 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     widths = args.widths or ([64, 128] if device == "cuda" else [4, 8, 16])
     data = datasets.digits()
-    batches = [(x.to(device), y.to(device)) for x, y in data.train.batches(BATCH, args.steps, seed=0)]
+    batches = [(x.to(device), y.to(device)) for x, y in data.train.batches(args.batch, args.steps, seed=0)]
     lrs = LRS.repeat_interleave(len(SEEDS)).float()
     seeds = list(SEEDS) * len(LRS)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     where = (torch.cuda.get_device_name() if device == "cuda"
              else f"{platform.processor() or 'CPU'}, {cpus} cores, {torch.get_num_threads()} torch threads")
-    print(f"{len(seeds)} runs ({len(LRS)} lrs x {len(SEEDS)} seeds), {args.steps} steps of {BATCH} digits, Adam, "
+    print(f"{args.model} CNN; {len(seeds)} runs ({len(LRS)} lrs x {len(SEEDS)} seeds), {args.steps} steps of {args.batch} digits, Adam, "
           f"float32, on {where}; torch {torch.__version__}; median of {args.repeats} after a warm-up")
     print(f"{'':18}{'wall-clock seconds':>30}{'CPU seconds':>30}")
     print(f"{'width':>6}{'parameters':>12}" + f"{'loops':>10}{'batched':>10}{'speed-up':>10}" * 2)
     for width in widths:
-        make = cnn(width, device)
+        make = (cnn if args.model == "book" else strided_cnn)(width, device)
         params = sum(p.numel() for p in make().parameters())
         times: dict[str, list[tuple[float, float]]] = {"batched": [], "loops": []}
         for i in range(args.repeats + 1):
