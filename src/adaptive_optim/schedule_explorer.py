@@ -56,7 +56,7 @@ class ScheduleExplorer:
     """Loss curves of several optimizers over a grid of settings, one slider per axis of the grid.
 
     ``axes`` maps each slider's name to the labels of its values; ``curves[name]`` has shape
-    (*lengths of the axes, seeds, points): the training loss of every seed, ``points`` values
+    (one length per axis, then seeds, then points): the training loss of every seed, ``points`` values
     ``every`` steps apart. ``start`` gives each slider's initial index; ``colours`` each optimizer's.
     """
 

@@ -32,7 +32,7 @@ from . import datasets, rules, schedules, sweeps
 from .rules.schedule_free import x_from_y
 
 OPTIMIZERS = ("Adam", "RAdam", "schedule-free AdamW")
-LRS = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2)
+LRS = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
 WARMUPS = (0, 10, 40, 100)
 SHAPES = schedules.SHAPES
 SEEDS = (0, 1, 2, 3, 4)
@@ -51,7 +51,7 @@ def make_cnn(width: int = WIDTH, device: torch.device | str = "cpu") -> nn.Modul
 
 
 def rule(name: str, lr: Any) -> rules.Rule:
-    """The optimizer ``name`` of :data:`OPTIMIZERS` with torch's (or the package's) defaults and ``lr``."""
+    """The optimizer ``name`` (one of ``OPTIMIZERS``) with torch's (or the package's) defaults and ``lr``."""
     if name == "Adam":
         return rules.Adam(lr=lr)
     if name == "RAdam":

@@ -37,7 +37,7 @@ def multipliers(make_scheduler: Callable[[torch.optim.Optimizer], lr_scheduler.L
 
 
 def scheduler(name: str, optimizer: torch.optim.Optimizer, steps: int, warmup: int) -> lr_scheduler.LRScheduler:
-    """Torch's scheduler for the book's schedule ``name`` (see :data:`SHAPES`) over ``steps`` steps.
+    """Torch's scheduler for the book's schedule ``name`` (one of ``SHAPES``) over ``steps`` steps.
 
     The first ``warmup`` steps scale the lr by (t + 1)/warmup (t = 0, 1, ...), as ``LinearLR`` does
     from ``start_factor = 1/warmup``; then ``constant`` keeps it, ``cosine`` anneals it to 0 at the
