@@ -343,3 +343,20 @@ def test_the_same_sweep_on_cuda_equals_the_cpu_one():
     torch.testing.assert_close(on_gpu.losses, on_cpu.losses, **TOL)
     for name, p in on_cpu.params.items():
         torch.testing.assert_close(on_gpu.params[name].cpu(), p, **TOL)
+
+
+@pytest.mark.parametrize("rule", [rules.Lamb(lr=0.01), rules.Adafactor(), rules.Muon(lr=0.01),
+                                  rules.Blockwise8bit(inner=rules.Adam(lr=0.01))],
+                         ids=lambda rule: type(rule).__name__)
+def test_rules_that_mix_entries_are_refused(rule) -> None:
+    """LAMB's trust ratio, Adafactor's row/column means, Muon's orthogonalization and 8-bit blocks
+    act on whole tensors: on K stacked runs they would mix the runs (LAMB's norms silently did)."""
+    batches = [(torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64))]
+    with pytest.raises(ValueError, match="ordinary loops"):
+        sweeps.train(lambda: nn.Linear(3, 2).double(), rule, batches, F.mse_loss, seeds=[0, 1])
+
+
+def test_elementwise_rules_are_accepted() -> None:
+    assert all(cls.elementwise for cls in (rules.SGD, rules.Adagrad, rules.RMSprop, rules.Adam, rules.AdamW,
+                                           rules.RAdam, rules.NAdam, rules.Adamax, rules.Lion,
+                                           rules.AdamWScheduleFree))

@@ -135,6 +135,12 @@ def train(make_model: Callable[[], torch.nn.Module], rule: Rule, batches: Sequen
         raise ValueError("seeds is empty: give one seed per run")
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be one of adaptive_optim.rules' rules, got {type(rule).__name__}")
+    if not rule.elementwise:
+        name = type(rule).__name__
+        raise ValueError(
+            f"sweeps.train stacks the runs along a new first axis, and rules.{name} takes norms or "
+            f"statistics over whole tensors, which would mix the runs: train these runs as ordinary "
+            f"loops with the drop-in optimizer (adaptive_optim.optim) instead")
     if not isinstance(batches, Sequence) or len(batches) == 0:
         raise ValueError("batches must be a non-empty sequence (a list) of (inputs, targets), one per step")
     steps = len(batches)

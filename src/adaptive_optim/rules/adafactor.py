@@ -128,6 +128,8 @@ class Adafactor(Rule):
     ``eps = (ε₁, ε₂)``; ε₁ = None means the machine epsilon of the parameter's dtype.
     """
 
+    elementwise = False  # see Rule.elementwise
+
     lr: Any = 1e-2
     beta2_decay: Any = -0.8
     eps: tuple[Any, Any] = (None, 1e-3)

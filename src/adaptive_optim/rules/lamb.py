@@ -69,6 +69,8 @@ class Lamb(Rule):
     only, so a batch of runs (the book's trajectories, shape (N, 2)) gets one ratio per run.
     """
 
+    elementwise = False  # see Rule.elementwise
+
     lr: Any = 1e-3
     betas: tuple[Any, Any] = (0.9, 0.999)
     eps: Any = 1e-6

@@ -126,6 +126,8 @@ class Blockwise8bit(Rule):
     ``min_8bit_size``, the inner rule's own state.
     """
 
+    elementwise = False  # see Rule.elementwise
+
     inner: Rule
     block_size: int = 2048
     min_8bit_size: int = 4096
