@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call, vmap
 
 from .rules import Rule, State
 
@@ -342,7 +342,17 @@ class _Chunk:
 
     def run(self, batches, schedule, eval_batches, eval_steps, metrics, bar) -> dict[str, Any]:
         runs, steps = self.runs, len(batches)
-        step_fn = self._batched(grad_and_value(self._loss))
+        forward = self._batched(self._loss)
+        names = list(self.params)
+
+        def step_fn(params, frozen, inputs, targets):
+            # The runs are independent, so the gradient of the sum of their losses with respect to
+            # run k's parameters is exactly run k's gradient (each term enters with weight 1).
+            leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
+            with torch.enable_grad():
+                loss = forward(leaves, frozen, inputs, targets)
+                grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names])
+            return dict(zip(names, grads)), loss.detach()
         losses = torch.full((steps, runs), float("nan"), dtype=torch.float64, device=self.device)
         alive = torch.ones(runs, dtype=torch.bool, device=self.device)
         diverged_at = torch.full((runs,), -1, dtype=torch.int64, device=self.device)
