@@ -20,7 +20,8 @@ import torch  # noqa: E402
 
 from adaptive_optim import notebook, style  # noqa: E402
 
-OPTIMIZERS = ["SGD", "Momentum", "Adagrad", "RMSprop", "Adam", "AdamW", "AMSGrad", "RAdam"]
+OPTIMIZERS = ["SGD", "Momentum", "Adagrad", "RMSprop", "Adam", "AdamW", "AMSGrad", "RAdam", "NAdam", "Adamax", "Muon",
+              "LAMB", "Lion"]
 
 
 def test_every_optimizer_has_its_own_colour() -> None:

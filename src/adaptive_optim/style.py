@@ -41,7 +41,8 @@ from cycler import cycler
 
 #: One colour per optimizer, in the order the book introduces them. Okabe–Ito's colour-blind-safe
 #: palette (its yellow, too pale for lines on white, is replaced by Tol's wine) plus a dark grey
-#: for plain SGD, the baseline every other method is compared with.
+#: for plain SGD, the baseline every other method is compared with. The methods after Adam take
+#: the rest of Tol's muted palette (its pale sand left out).
 COLOURS: dict[str, str] = {
     "SGD": "#4d4d4d",  # dark grey
     "Momentum": "#e69f00",  # orange
@@ -51,6 +52,11 @@ COLOURS: dict[str, str] = {
     "AdamW": "#56b4e9",  # sky blue
     "AMSGrad": "#d55e00",  # vermilion
     "RAdam": "#882255",  # wine
+    "NAdam": "#332288",  # indigo
+    "Adamax": "#44aa99",  # teal
+    "Muon": "#117733",  # green
+    "LAMB": "#999933",  # olive
+    "Lion": "#cc6677",  # rose
 }
 
 _BY_LOWER_NAME = {name.lower(): value for name, value in COLOURS.items()}
