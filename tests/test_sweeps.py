@@ -356,7 +356,7 @@ def test_rules_that_mix_entries_are_refused(rule) -> None:
         sweeps.train(lambda: nn.Linear(3, 2).double(), rule, batches, F.mse_loss, seeds=[0, 1])
 
 
-def test_elementwise_rules_are_accepted() -> None:
-    assert all(cls.elementwise for cls in (rules.SGD, rules.Adagrad, rules.RMSprop, rules.Adam, rules.AdamW,
+def test_stackable_rules_are_accepted() -> None:
+    assert all(cls.stackable for cls in (rules.SGD, rules.Adagrad, rules.RMSprop, rules.Adam, rules.AdamW,
                                            rules.RAdam, rules.NAdam, rules.Adamax, rules.Lion,
                                            rules.AdamWScheduleFree))

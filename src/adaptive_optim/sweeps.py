@@ -135,7 +135,7 @@ def train(make_model: Callable[[], torch.nn.Module], rule: Rule, batches: Sequen
         raise ValueError("seeds is empty: give one seed per run")
     if not isinstance(rule, Rule):
         raise TypeError(f"rule must be one of adaptive_optim.rules' rules, got {type(rule).__name__}")
-    if not rule.elementwise:
+    if not rule.stackable:
         name = type(rule).__name__
         raise ValueError(
             f"sweeps.train stacks the runs along a new first axis, and rules.{name} takes norms or "

@@ -128,7 +128,7 @@ class Adafactor(Rule):
     ``eps = (ε₁, ε₂)``; ε₁ = None means the machine epsilon of the parameter's dtype.
     """
 
-    elementwise = False  # see Rule.elementwise
+    stackable = False  # see Rule.stackable
 
     lr: Any = 1e-2
     beta2_decay: Any = -0.8

@@ -84,11 +84,12 @@ class Rule:
     #: State entries created by ``init`` that every step carries (for documentation and tests).
     state_keys: ClassVar[tuple[str, ...]] = ()
 
-    #: True when each entry of the parameter is updated from its own entries of the gradient and
-    #: state alone, so that runs stacked along a new axis (``sweeps.train``) stay independent.
-    #: False for rules that take norms or statistics over a whole tensor (LAMB's trust ratio,
-    #: Adafactor's row and column means, Muon's orthogonalization, 8-bit blocks).
-    elementwise: ClassVar[bool] = True
+    #: True when runs stacked along a new first axis (``sweeps.train``) stay independent under the
+    #: rule: each entry is updated from its own entries of the gradient and state alone. False for
+    #: rules that take norms or statistics over a whole tensor (LAMB's trust ratio, Adafactor's row
+    #: and column means, Muon's orthogonalization, 8-bit blocks); a subclass that takes them per run
+    #: may set it back to True.
+    stackable: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         self.validate()

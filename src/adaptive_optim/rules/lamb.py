@@ -69,7 +69,7 @@ class Lamb(Rule):
     only, so a batch of runs (the book's trajectories, shape (N, 2)) gets one ratio per run.
     """
 
-    elementwise = False  # see Rule.elementwise
+    stackable = False  # see Rule.stackable
 
     lr: Any = 1e-3
     betas: tuple[Any, Any] = (0.9, 0.999)

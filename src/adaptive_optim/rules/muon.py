@@ -99,7 +99,7 @@ class Muon(Rule):
     """Muon, matching ``torch.optim.Muon`` (state key ``momentum_buffer``); 2-D parameters only
     (or, on NumPy, arrays whose last two axes are the matrix)."""
 
-    elementwise = False  # see Rule.elementwise
+    stackable = False  # see Rule.stackable
 
     lr: Any = 1e-3
     weight_decay: Any = 0.1

@@ -126,7 +126,7 @@ class Blockwise8bit(Rule):
     ``min_8bit_size``, the inner rule's own state.
     """
 
-    elementwise = False  # see Rule.elementwise
+    stackable = False  # see Rule.stackable
 
     inner: Rule
     block_size: int = 2048
