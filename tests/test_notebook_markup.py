@@ -91,3 +91,13 @@ def test_the_rule_sources_shown_are_the_current_code(path: Path) -> None:
         assert outputs, f"{path.name}: `{cell.source}` has no output; re-run tools/execute_notebooks.py"
         assert outputs[0]["data"]["text/plain"] == repr(notebook.show_source(target)), (
             f"{path.name}: `{cell.source}` shows old code; re-run tools/execute_notebooks.py")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_every_figure_has_an_alt_text(path: Path) -> None:
+    """The website's <img alt> comes from the output's metadata (notebook.show, book/_ext/figure_alt.py)."""
+    nb = nbformat.read(path, as_version=4)
+    missing = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+               for output in cell.get("outputs", []) if "image/png" in output.get("data", {})
+               and len(output.get("metadata", {}).get("image/png", {}).get("alt", "").split()) < 5]
+    assert missing == [], f"{path.name}: figures without a real alt text in cells {missing}; show them with notebook.show(fig, alt=...)"
