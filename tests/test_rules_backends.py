@@ -35,17 +35,21 @@ def run(rule, param, grads):
     return param, state
 
 
-@pytest.mark.parametrize("rule", SETTINGS, ids=repr)
-def test_numpy_path_equals_torch_path(rule):
-    rng = np.random.default_rng(0)
-    param = rng.standard_normal(200)
-    grads = [rng.standard_normal(200) for _ in range(20)]
+def assert_backends_agree(rule, param, grads) -> None:
+    """The rule run on NumPy arrays and on torch tensors (float64) gives the same parameter and state."""
     p_np, s_np = run(rule, param, grads)
     p_t, s_t = run(rule, torch.from_numpy(param), [torch.from_numpy(g) for g in grads])
     np.testing.assert_allclose(p_t.numpy(), p_np, rtol=1e-12, atol=1e-12)
     assert s_np.keys() == s_t.keys()
     for key in s_np:
         np.testing.assert_allclose(np.asarray(s_t[key]), np.asarray(s_np[key]), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule", SETTINGS, ids=repr)
+def test_numpy_path_equals_torch_path(rule):
+    rng = np.random.default_rng(0)
+    param = rng.standard_normal(200)
+    assert_backends_agree(rule, param, [rng.standard_normal(200) for _ in range(20)])
 
 
 @pytest.mark.parametrize("rule", SETTINGS, ids=repr)
