@@ -246,12 +246,3 @@ def addcdiv(x, a, b, value=1):
         return _torch().addcdiv(x, a, b, value=value)
     return x + value * a / b
 
-
-def coefficient(x):
-    """A 0-d tensor coefficient as a Python number, rounded where torch rounds it.
-
-    torch.optim computes a scalar such as lr/(1 − β₁ᵗ) in the dtype of a tensor lr, then passes
-    it as the ``value``/``alpha`` of a fused op, which reads it as a plain number. Doing the same
-    lets the fused op run here too; plain numbers and arrays (a grid) pass through unchanged.
-    """
-    return x.item() if is_tensor(x) and x.ndim == 0 else x

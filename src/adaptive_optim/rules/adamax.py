@@ -42,5 +42,5 @@ class Adamax(Rule):
         exp_avg = _ops.lerp(state["exp_avg"], grad, 1 - beta1)
         exp_inf = _ops.maximum(state["exp_inf"] * beta2, abs(grad) + self.eps)
         clr = self.lr / (1 - beta1 ** _ops.value(step))
-        new_param = _ops.addcdiv(param, exp_avg, exp_inf, _ops.coefficient(-clr))
+        new_param = _ops.addcdiv(param, exp_avg, exp_inf, -clr)
         return new_param, {"step": step, "exp_avg": exp_avg, "exp_inf": exp_inf}

@@ -114,6 +114,6 @@ class Lamb(Rule):
         trust_ratio = _ops.select((weight_norm == 0) | (adam_norm == 0), lambda: 1,
                                   lambda: weight_norm / adam_norm)
         scale = 1 if self.adam else trust_ratio
-        new_param = _ops.add_scaled(param, adam_step, _ops.coefficient(-step_size * scale))
+        new_param = _ops.add_scaled(param, adam_step, -step_size * scale)
         return new_param, {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
                            "weight_norm": weight_norm, "adam_norm": adam_norm, "trust_ratio": trust_ratio}

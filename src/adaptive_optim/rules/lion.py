@@ -57,5 +57,5 @@ class Lion(Rule):
         grad = self.direction(grad)
         param, _ = decay_or_penalize(param, grad, self.lr, self.weight_decay, decoupled=True)
         update = sign(interpolated_momentum(state["exp_avg"], grad, beta1))
-        param = _ops.add_scaled(param, update, _ops.coefficient(-self.lr))
+        param = _ops.add_scaled(param, update, -self.lr)
         return param, {"exp_avg": interpolated_momentum(state["exp_avg"], grad, beta2)}

@@ -133,5 +133,5 @@ class Muon(Rule):
         update = _ops.lerp(grad, buf, self.momentum) if self.nesterov else buf
         update = orthogonalize(update, self.ns_coefficients, self.ns_steps, self.eps, self.ns_dtype)
         param, _ = decay_or_penalize(param, grad, self.lr, self.weight_decay, decoupled=True)
-        param = _ops.add_scaled(param, update, _ops.coefficient(-adjusted_lr(self.lr, self.adjust_lr_fn, param.shape)))
+        param = _ops.add_scaled(param, update, -adjusted_lr(self.lr, self.adjust_lr_fn, param.shape))
         return param, {"momentum_buffer": buf}

@@ -72,8 +72,8 @@ class NAdam(Rule):
         mu_product_next = mu_product_value * mu_next
         exp_avg, exp_avg_sq = moments(state, grad, beta1, beta2)
         denom = rms_denominator(exp_avg_sq, bias_correction2, self.eps)
-        grad_coefficient = _ops.coefficient(-self.lr * (1.0 - mu) / (1.0 - mu_product_value))
-        momentum_coefficient = _ops.coefficient((-self.lr * mu_next) / (1.0 - mu_product_next))
+        grad_coefficient = -self.lr * (1.0 - mu) / (1.0 - mu_product_value)
+        momentum_coefficient = (-self.lr * mu_next) / (1.0 - mu_product_next)
         param = _ops.addcdiv(param, grad, denom, grad_coefficient)
         param = _ops.addcdiv(param, exp_avg, denom, momentum_coefficient)
         return param, {"step": step, "mu_product": mu_product, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
