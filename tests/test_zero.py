@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import socket
 import tempfile
 import time
 
@@ -144,10 +143,12 @@ def fsdp_refusal(cls, kwargs) -> str:
     return ""
 
 
-def worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def worker(rank: int, out_dir: str) -> None:
+    # The ranks meet through a file, not a TCP port: a port picked as "free" beforehand can be taken
+    # by another test process before rank 0 binds it (xdist runs several at once).
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=datetime.timedelta(seconds=60))
+    dist.init_process_group("gloo", init_method=f"file://{os.path.join(out_dir, 'rendezvous')}", rank=rank,
+                            world_size=WORLD, timeout=datetime.timedelta(seconds=60))
     try:
         results = {name: run_case(rank, cls, kw) for name, (cls, kw) in CASES.items()}
         results["fsdp"] = {name: run_fsdp_case(rank, cls, kw) if name in FSDP_EXACT else fsdp_refusal(cls, kw)
@@ -157,15 +158,9 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_two_ranks(timeout: float = 240.0) -> list[dict]:
     with tempfile.TemporaryDirectory() as out_dir:
-        context = mp.start_processes(worker, args=(free_port(), out_dir), nprocs=WORLD, join=False,
+        context = mp.start_processes(worker, args=(out_dir,), nprocs=WORLD, join=False,
                                      start_method="spawn")
         deadline = time.monotonic() + timeout
         try:
