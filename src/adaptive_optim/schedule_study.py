@@ -6,10 +6,11 @@ sweep per optimizer holds all its runs, each with its own row of lr multipliers 
 ``torch.optim.lr_scheduler`` by :mod:`adaptive_optim.schedules`). Schedule-free AdamW trains at y;
 its runs are evaluated at x, the average it is meant to be evaluated at, recovered from y and z.
 
-The grid takes minutes, so the chapter reads it from a file that ships with the package,
-written once by ``python -m adaptive_optim.schedule_study`` (:func:`main`) and read by
-:func:`load`; the chapter reruns a slice of it with :func:`run` to show that the file is this
-code's output.
+The chapter's conclusions come from a smaller grid it runs itself with :func:`run` (about a
+minute on one CPU core). The full grid takes minutes, so the chapter's explorer replays it from a
+file that ships with the package, written once by ``python -m adaptive_optim.schedule_study``
+(:func:`main`) and read by :func:`load`; the chapter checks that the runs it executed equal the
+file's.
 """
 
 from __future__ import annotations
