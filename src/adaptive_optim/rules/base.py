@@ -94,6 +94,16 @@ class Rule:
     def __post_init__(self) -> None:
         self.validate()
 
+    def per_point(self) -> "Rule":
+        """This rule for a batch of 2-D points, one run per point (the last axis; leading axes index
+        the runs), as :func:`adaptive_optim.trajectories.run` steps them: itself when it is
+        :attr:`stackable`. A rule that takes norms or statistics over a whole tensor would mix the
+        runs, so it refuses here unless it overrides this method to take them per point (LAMB does)."""
+        if not self.stackable:
+            raise ValueError(f"rules.{type(self).__name__} takes norms or statistics over whole tensors, which "
+                             f"would mix a batch of trajectories: run one trajectory at a time")
+        return self
+
     def validate(self) -> None:
         """Raise ValueError, with torch.optim's message, for a hyperparameter out of range."""
 
