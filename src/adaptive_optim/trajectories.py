@@ -298,7 +298,7 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
         raise ValueError(f"starts must have shape (..., 2), got {tuple(starts.shape)}")
     _check_backends(rule, starts)
     batch = batch_shape(rule, starts)
-    stepped = rule.per_point() if batch else rule  # one run per point: LAMB's norms per point, not over the batch
+    stepped = rule.per_point(batched=bool(batch))  # one run per point: LAMB's norms per point, not over the batch
     dtype = _dtype(rule, starts)
     positions = _empty((steps + 1, *batch, 2), dtype, starts)
     losses = _empty((steps + 1, *batch), dtype, starts)
