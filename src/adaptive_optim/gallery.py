@@ -127,7 +127,7 @@ def lion() -> Explorer:
     return explore(bowl, {"Adam": (rules.Adam(lr=0.1), {"lr": lrs}),
                           "Lion": (rules.Lion(lr=0.1), {"lr": lrs, "beta1": [0.0, 0.5, 0.9, 0.99],
                                                          "beta2": [0.9, 0.99, 0.999]})},
-                   steps=150, start=(-1.73, 1.21), title="Lion", landscapes=_other_landscapes())
+                   steps=150, start=(-1.7345, 1.2135), title="Lion", landscapes=_other_landscapes())
 
 
 @explorer
