@@ -249,3 +249,45 @@ def test_live_lookup_in_the_grid_is_the_computed_run(made):
             alone, looked_up = made.compute(r, values), made.lookup(r, values)
             np.testing.assert_allclose(looked_up.positions, np.asarray(alone.positions), rtol=1e-9, atol=1e-12)
             assert int(looked_up.diverged_at) == int(alone.diverged_at)
+
+
+def test_lion_explorer_steps_every_coordinate_by_exactly_eta_and_starts_off_its_lattice():
+    """The picture's point: every Lion step of every run of the grid moves each coordinate by ±η.
+    x_k − x_{k−1} is computed from numbers below 3 in size (the window is [−2, 2]²), so each
+    difference carries at most a few ulps of 3 (about 1e-15) of rounding: atol 1e-12 is far above
+    that and far below the smallest η (0.003). The start is a multiple of no η offered, so no run
+    lands on the minimum exactly by a coincidence of the lattice."""
+    made = gallery.lion()
+    lion = next(r for r in made.runs if r.label == "Lion")
+    result, shape = made.compute_grid(lion)
+    positions = np.asarray(result.positions).reshape(made.steps + 1, -1, 2)
+    lrs = np.broadcast_to(np.asarray(lion.sliders[0].values).reshape(-1, 1, 1), shape).reshape(-1)
+    assert not np.asarray(result.diverged).any()
+    np.testing.assert_allclose(np.abs(np.diff(positions, axis=0)), np.broadcast_to(lrs[:, None], positions.shape[1:])[None]
+                               .repeat(made.steps, axis=0), rtol=0, atol=1e-12)
+    for lr in lion.sliders[0].values:
+        quotients = np.asarray(made.start) / lr
+        assert np.all(np.abs(quotients - np.round(quotients)) > 1e-6), lr
+    assert _opening(made, "Lion") > 1e3 * _opening(made, "Adam")  # Lion circles, Adam settles
+
+
+def test_lamb_explorer_steps_are_eta_times_the_weight_norm_and_stall_at_the_origin():
+    """Each LAMB step is η‖θ‖ long (one "layer", the point; ‖θ‖ stays below the clip at 10, and
+    r/‖r‖ is a unit vector whatever ε adds to r). Rounding: θ_k is stored to half an ulp of its
+    coordinates (about 1.1e-16‖θ‖), and the difference θ_k − θ_{k−1} adds as much again, an absolute
+    error of a few 1e-16‖θ‖ on a step of η‖θ‖ ≥ 0.003‖θ‖: about 1e-13 relative at worst, below
+    rtol 1e-12 (the relative argument holds at any ‖θ‖ > 0, however near the origin). Then the
+    chapter's point: at the opening η the run ends at the origin (loss 1), not at Rosenbrock's
+    minimum (1, 1), while Adam gets further."""
+    made = gallery.lamb()
+    lamb = next(r for r in made.runs if r.label == "LAMB")
+    result, _ = made.compute_grid(lamb)
+    positions = np.asarray(result.positions).reshape(made.steps + 1, -1, 2)
+    lrs = np.asarray(lamb.sliders[0].values)
+    theta = np.linalg.norm(positions[:-1], axis=-1)
+    step = np.linalg.norm(np.diff(positions, axis=0), axis=-1)
+    assert (theta > 0).all()
+    np.testing.assert_allclose(step / theta, np.broadcast_to(lrs, theta.shape), rtol=1e-12)
+    opening = made.compute(lamb, {"lr": lamb.sliders[0].value})
+    assert np.linalg.norm(np.asarray(opening.positions)[-1]) < 1e-2
+    assert abs(float(np.asarray(opening.losses)[-1]) - 1.0) < 1e-2 and _opening(made, "Adam") < 0.5

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from adaptive_optim.landscapes import LANDSCAPES, Beale, Quadratic, Rosenbrock, Saddle
-from adaptive_optim.rules import RULES, SGD, Adam, RAdam
+from adaptive_optim.rules import RULES, SGD, Adafactor, Adam, Muon, RAdam
 from adaptive_optim.trajectories import BOUND, Grid, Trajectories, feed, grid, run
 
 #: Hyperparameters for each rule with its optional terms switched on, small enough not to diverge.
@@ -30,6 +30,11 @@ SETTINGS = {
     "Adam": dict(lr=1e-2, amsgrad=True, weight_decay=1e-2),
     "AdamW": dict(lr=1e-2, betas=(0.8, 0.99)),
     "RAdam": dict(lr=1e-3, decoupled_weight_decay=True, weight_decay=1e-2),
+    "NAdam": dict(lr=1e-2, weight_decay=1e-2, decoupled_weight_decay=True),
+    "Adamax": dict(lr=1e-2, weight_decay=1e-2),
+    "Lion": dict(lr=1e-2, betas=(0.8, 0.98), weight_decay=1e-2),
+    # the trust ratio: one norm per trajectory (its point), never over the batch
+    "Lamb": dict(lr=1e-2, weight_decay=1e-2, correct_moments=True),
 }
 
 
@@ -310,3 +315,10 @@ def test_feed_and_loss_overflow_without_numpy_warnings():
     assert np.isinf(states["exp_avg_sq"][0, 0])
     assert np.isinf(Quadratic(kappa=1e300).loss(np.array([1e10, 0.0])))
     assert np.isinf(Quadratic(kappa=1e300).grad(np.array([1e10, 0.0]))[0])
+
+
+@pytest.mark.parametrize("rule", [Muon(lr=1e-2), Adafactor(lr=1e-2)], ids=lambda rule: type(rule).__name__)
+def test_rules_whose_statistics_would_mix_the_runs_are_refused_in_a_batch(rule):
+    """Muon orthogonalizes, and Adafactor factors, the whole (N, 2) array: one run at a time only."""
+    with pytest.raises(ValueError, match="would mix a batch of trajectories"):
+        run(rule, Quadratic(), starts_in(Quadratic(), 3), steps=2)

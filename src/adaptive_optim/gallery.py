@@ -113,3 +113,31 @@ def radam() -> Explorer:
     return explore(Beale(), {"Adam": (rules.Adam(lr=0.1), {"lr": lrs, "beta2": beta2s}),
                              "RAdam": (rules.RAdam(lr=0.01), {"lr": lrs, "beta2": beta2s})},
                    steps=300, title="RAdam", landscapes=_other_landscapes())
+
+
+@explorer
+def lion() -> Explorer:
+    """Lion against Adam on the rotated bowl of the beyond-Adam chapter (κ = 10, turned 30°): η for
+    both, Lion's β₁ and β₂. Every Lion step moves each coordinate by exactly ±η, so its path runs on
+    diagonals of a lattice of spacing η and never shortens: it circles the minimum instead of
+    settling. The start is off that lattice for every η offered (a start on it lets Lion land on the
+    minimum exactly, a coincidence of the grid, not a property of the method)."""
+    bowl = Quadratic(kappa=10.0, angle_degrees=30.0)
+    lrs = [0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
+    return explore(bowl, {"Adam": (rules.Adam(lr=0.1), {"lr": lrs}),
+                          "Lion": (rules.Lion(lr=0.1), {"lr": lrs, "beta1": [0.0, 0.5, 0.9, 0.99],
+                                                         "beta2": [0.9, 0.99, 0.999]})},
+                   steps=150, start=(-1.7345, 1.2135), title="Lion", landscapes=_other_landscapes())
+
+
+@explorer
+def lamb() -> Explorer:
+    """LAMB against Adam on Rosenbrock's valley, whose minimum (1, 1) is away from the origin: η for
+    both. The trust ratio makes every LAMB step η‖θ‖ long (the whole point is one layer), whatever
+    the gradient: far from the origin its steps are long, and a path that passes near the origin
+    all but stops there, where the loss is 1 (the package's φ clips ‖θ‖ to [0, 10], with no lower
+    bound γ_l)."""
+    lrs = [0.003, 0.01, 0.03, 0.1, 0.3]
+    return explore(Rosenbrock(), {"Adam": (rules.Adam(lr=0.1), {"lr": lrs}),
+                                  "LAMB": (rules.Lamb(lr=0.03, correct_moments=True), {"lr": lrs})},
+                   steps=300, title="LAMB", landscapes=_other_landscapes())

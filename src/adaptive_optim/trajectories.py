@@ -282,7 +282,9 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
     A run diverges when a coordinate's magnitude exceeds ``bound`` or a position, loss or state
     entry is not finite; it is marked in ``diverged``/``diverged_at`` and NaN from then on. No
     warning or exception is raised for diverging runs, on either backend. Hyperparameter arrays
-    must be of the starts' backend (a clear TypeError says which is not). Positions are float64 unless the starts (or array
+    must be of the starts' backend (a clear TypeError says which is not). A batch runs the rule's
+    :meth:`~adaptive_optim.rules.base.Rule.per_point` version: LAMB's norms over each point, and a
+    clear ValueError for rules whose statistics would mix the runs (Muon, Adafactor, 8-bit). Positions are float64 unless the starts (or array
     hyperparameters) are another float type.
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
@@ -296,6 +298,7 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
         raise ValueError(f"starts must have shape (..., 2), got {tuple(starts.shape)}")
     _check_backends(rule, starts)
     batch = batch_shape(rule, starts)
+    stepped = rule.per_point(batched=bool(batch))  # one run per point: LAMB's norms per point, not over the batch
     dtype = _dtype(rule, starts)
     positions = _empty((steps + 1, *batch, 2), dtype, starts)
     losses = _empty((steps + 1, *batch), dtype, starts)
@@ -304,13 +307,13 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
     with no_grad, np.errstate(all="ignore"):
         positions[0] = starts
         losses[0] = landscape.loss(positions[0])
-        state, _ = _steps(rule, landscape, positions, losses, track_state=False)
+        state, _ = _steps(stepped, landscape, positions, losses, track_state=False)
         unsound_state = None
         if _unsound_state(state, batch) is not None:
             # Rare: some state overflowed. A non-finite state entry stays non-finite (every
             # rule's state is s' = a·s + f(g) with a ≥ 0), so checking the last state suffices
             # to know; run again, checking every step, to find where.
-            state, unsound_state = _steps(rule, landscape, positions, losses, track_state=True)
+            state, unsound_state = _steps(stepped, landscape, positions, losses, track_state=True)
         dead = _unsound_from(positions, losses, bound, unsound_state)
 
     if dead is None:  # every run stayed sound

@@ -94,6 +94,17 @@ class Rule:
     def __post_init__(self) -> None:
         self.validate()
 
+    def per_point(self, batched: bool = True) -> "Rule":
+        """This rule for 2-D points, one run per point (the last axis; leading axes, when
+        ``batched``, index the runs), as :func:`adaptive_optim.trajectories.run` steps them: itself
+        when it is :attr:`stackable` or there is one run. A rule that takes norms or statistics over
+        a whole tensor would mix a batch of runs, so it refuses one unless it overrides this method
+        to take them per point (LAMB does, for one run too, so a run alone and in a batch agree)."""
+        if batched and not self.stackable:
+            raise ValueError(f"rules.{type(self).__name__} takes norms or statistics over whole tensors, which "
+                             f"would mix a batch of trajectories: run one trajectory at a time")
+        return self
+
     def validate(self) -> None:
         """Raise ValueError, with torch.optim's message, for a hyperparameter out of range."""
 

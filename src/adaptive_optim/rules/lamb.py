@@ -94,6 +94,10 @@ class Lamb(Rule):
     def init(self, param) -> State:
         return {"step": 0, "exp_avg": _ops.zeros_like(param), "exp_avg_sq": _ops.zeros_like(param)}
 
+    def per_point(self, batched: bool = True) -> "Lamb":
+        """For trajectories: each point is one layer, so the norms run over the last axis."""
+        return self.replace(layer_dims=1)
+
     def update(self, param, grad, state: State):
         beta1, beta2 = self.betas
         step = state["step"] + 1
