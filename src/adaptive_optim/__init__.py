@@ -7,6 +7,7 @@ The library a practitioner imports (NumPy and torch only; scikit-learn for the d
 - :mod:`adaptive_optim.optim`: drop-in ``torch.optim`` optimizers built on those rules.
 - :mod:`adaptive_optim.sweeps`: many trainings of one network as one batched computation.
 - :mod:`adaptive_optim.datasets`: real data that ships with Python or scikit-learn (no download).
+- :mod:`adaptive_optim.models`: the networks more than one chapter trains on that data.
 
 The book's helpers (matplotlib, ipywidgets): :mod:`~adaptive_optim.landscapes` (2-D test functions
 with analytic gradients), :mod:`~adaptive_optim.trajectories` (many runs of a rule on a landscape at
