@@ -53,6 +53,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, vmap
 
+from . import stacked_layers
 from .rules import Rule, State
 
 Batch = tuple[Any, Tensor]
@@ -295,6 +296,7 @@ class _Chunk:
         ndims = {p.ndim for p in self.params.values()}
         self.rules = {d: rule.replace(**{k: _shaped(v, d) for k, v in self.hyper.items()}) for d in ndims}
         self.state = {n: self.rules[p.ndim].init(p) for n, p in self.params.items()}
+        self.lowered = {}  # inputs' number of axes -> the lowered network, or None (vmap)
 
     def _rules_at(self, factor: Any) -> dict[int, Rule]:
         if factor is None:
@@ -307,14 +309,30 @@ class _Chunk:
         args = inputs if isinstance(inputs, tuple) else (inputs,)
         return functional_call(self.base, (params, frozen), args)
 
-    def _loss(self, params, frozen, inputs, targets):
-        loss = self.loss_fn(self._forward(params, frozen, inputs), targets)
+    def _lowered(self, inputs):
+        """The model as one native network of K copies for these inputs (see stacked_layers), or None."""
+        if not isinstance(inputs, Tensor):
+            return None
+        if inputs.ndim not in self.lowered:
+            self.lowered[inputs.ndim] = stacked_layers.lower(self.base, inputs.ndim)
+        return self.lowered[inputs.ndim]
+
+    def _outputs(self, fn, params, frozen, inputs, targets):
+        """``fn(outputs, targets)`` for every run, stacked: on the lowered network where there is one,
+        else all under vmap."""
+        lowered = self._lowered(inputs)
+        if lowered is None:
+            def whole(params, frozen, inputs, targets):
+                return fn(self._forward(params, frozen, inputs), targets)
+            return vmap(whole, in_dims=(0, 0, None, None), randomness=self.randomness)(params, frozen, inputs, targets)
+        outputs = lowered({**params, **frozen}, self.runs, inputs)
+        return vmap(fn, in_dims=(0, None), randomness=self.randomness)(outputs, targets)
+
+    def _loss(self, outputs, targets):
+        loss = self.loss_fn(outputs, targets)
         if loss.dim() != 0:
             raise ValueError(f"loss_fn must return the mean loss, a scalar; it returned shape {tuple(loss.shape)}")
         return loss
-
-    def _batched(self, fn):
-        return vmap(fn, in_dims=(0, 0, None, None), randomness=self.randomness)
 
     def _move(self, batch: Batch) -> Batch:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
@@ -328,11 +346,9 @@ class _Chunk:
         return inputs, to(targets)
 
     def evaluate(self, eval_batches, metrics) -> dict[str, Tensor]:
-        def values(params, frozen, inputs, targets):
-            outputs = self._forward(params, frozen, inputs)
+        def values(outputs, targets):
             return {m: fn(outputs, targets) for m, fn in metrics.items()}
 
-        batched = self._batched(values)
         totals, weight = {m: 0.0 for m in metrics}, 0
         mode = self.base.training
         self.base.eval()
@@ -341,7 +357,7 @@ class _Chunk:
                 for batch in eval_batches:
                     inputs, targets = self._move(batch)
                     n = len(targets)
-                    for m, v in _call(batched, self.params, self.frozen, inputs, targets).items():
+                    for m, v in _call(self._outputs, values, self.params, self.frozen, inputs, targets).items():
                         totals[m] = totals[m] + v.double() * n
                     weight += n
         finally:
@@ -350,7 +366,6 @@ class _Chunk:
 
     def run(self, batches, schedule, eval_batches, eval_steps, metrics, bar) -> dict[str, Any]:
         runs, steps = self.runs, len(batches)
-        forward = self._batched(self._loss)
         names = list(self.params)
 
         def step_fn(params, frozen, inputs, targets):
@@ -358,7 +373,7 @@ class _Chunk:
             # run k's parameters is exactly run k's gradient (each term enters with weight 1).
             leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
             with torch.enable_grad():
-                loss = forward(leaves, frozen, inputs, targets)
+                loss = self._outputs(self._loss, leaves, frozen, inputs, targets)
                 grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names])
             return dict(zip(names, grads)), loss.detach()
         losses = torch.full((steps, runs), float("nan"), dtype=torch.float64, device=self.device)
