@@ -1,8 +1,9 @@
 """sweeps.train: K trainings as one batched computation equal K ordinary torch.optim loops.
 
 Tolerance of the comparisons (float64, unit roundoff u = 2⁻⁵³ ≈ 1.1e-16). The batched and the
-separate trainings do the same arithmetic in a different order: vmap turns a convolution over K
-stacked weights into one grouped convolution and a linear layer into a batched matrix product,
+separate trainings do the same arithmetic in a different order: both of sweeps' paths (vmap, and the lowered network of known
+layers) turn a convolution over K stacked weights into one grouped convolution (channels-last on
+the lowered path) and a linear layer into a batched matrix product,
 whose kernels sum the (at most 16 × 64 = 1,024) products of each gradient entry in another order,
 and per-run hyperparameters (tensors) make the rules use unfused multiply-adds where torch.optim
 fuses them. Each gradient entry therefore differs by at most about 1,024·u relative to the sum of

@@ -3,7 +3,7 @@
 :func:`train` trains K copies of a network at once. Run k starts from the weights of
 ``torch.manual_seed(seeds[k]); make_model()``; the K sets of parameters are stacked along a new
 leading axis, the forward and backward passes of all K runs are one computation
-(``torch.func.vmap`` over ``torch.func.functional_call``), and the package's rule updates the
+(see *Two paths* below), and the package's rule updates the
 stacked parameters in one call, each hyperparameter either shared (a number) or one value per run
 (a 1-D array of length K, reshaped to broadcast against the stacked parameters)::
 
@@ -29,9 +29,21 @@ default, since a batched computation cannot draw the same random numbers as K se
 ``randomness="different"`` accepts them, with independent draws per run (statistically like
 separate runs, not equal to any particular one).
 
+Two paths. A model built only from ``nn.Sequential`` and known layers (1-3-D convolutions with zero
+padding, linear layers, pooling, elementwise activations, ``nn.Flatten``; the list is in
+:mod:`adaptive_optim.stacked_layers`) whose inputs are one batched tensor runs *lowered*: the K
+copies are one ordinary network (one convolution with the K runs' filters side by side, then
+grouped convolutions, channels-last; pooling and activations on the native tensor; batched
+matrix products), with no vmap over the model. Every other model (embeddings, attention,
+normalization, dropout, custom modules, hooks) runs under ``torch.func.vmap`` over
+``torch.func.functional_call``. Both give the same trainings up to the order of floating-point
+sums; the loss function runs under vmap in both, on each run's outputs.
+
 Speed: the K runs do the arithmetic of K separate loops, so a sweep saves the per-operation
 overhead of K Python loops (dominant for small networks on a CPU, and on a GPU), not
-arithmetic; ``benchmarks/sweeps.py`` measures it. Under vmap a convolution becomes a grouped
+arithmetic; ``benchmarks/sweeps.py`` measures it. The lowered path also keeps the activations in one native tensor,
+channels-last, where the CPU's max-pooling is tens of times faster than on the channels-first
+tensors that vmap's batching rules hand it (on the book's CNN the sweep runs about twice as fast). Under vmap a convolution becomes a grouped
 convolution and a linear layer a batched matrix product. In torch 2.13 the fused CPU kernel of
 ``scaled_dot_product_attention`` (used by ``nn.MultiheadAttention``) has no batching rule: it is
 correct but runs run by run (torch warns); attention written as ``softmax(q @ k.T / √d) @ v``
