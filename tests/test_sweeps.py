@@ -219,14 +219,20 @@ def hooked() -> nn.Module:
     return model
 
 
+def tied() -> nn.Module:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64), nn.Linear(64, 5))
+    model[3].weight = model[1].weight
+    return model
+
+
 @pytest.mark.parametrize("make_model", [
-    transformer, hooked, lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 8), Scale(), nn.Linear(8, 5)),
+    transformer, hooked, tied, lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 8), Scale(), nn.Linear(8, 5)),
     lambda: nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(64, 5)),
     lambda: nn.Sequential(nn.Flatten(), MyLinear(64, 5)),
     lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"), nn.Flatten(), nn.Linear(128, 5)),
     lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)),
     lambda: nn.Sequential(nn.MaxPool2d(2, return_indices=True)),
-], ids=["transformer", "hook", "custom module", "dropout", "subclass", "reflect padding", "batch norm",
+], ids=["transformer", "hook", "tied weights", "custom module", "dropout", "subclass", "reflect padding", "batch norm",
         "pool indices"])
 def test_unknown_layers_are_not_lowered(make_model):
     """Anything the lowered path does not know keeps the vmap path (the tests above check it equals loops)."""

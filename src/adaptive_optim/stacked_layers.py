@@ -64,6 +64,14 @@ def _hooked(module: nn.Module) -> bool:
                 or getattr(module, "_backward_pre_hooks", None))
 
 
+def _global_hooks() -> bool:
+    """Whether hooks registered for every module (``nn.modules.module.register_module_forward_hook``) exist."""
+    from torch.nn.modules import module
+    return any(getattr(module, name, None) for name in (
+        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+        "_global_backward_pre_hooks"))
+
+
 def _lowerable(m: nn.Module) -> bool:
     if _hooked(m) or list(m.children()) or list(m.buffers(recurse=False)):
         return False
@@ -83,8 +91,11 @@ def lower(model: nn.Module, input_ndim: int) -> Callable[[Mapping[str, Tensor], 
     stacked parameters ``name -> (K, *shape)``, for inputs of ``input_ndim`` axes; None where the
     model or that input is not lowerable (see the module docstring), so the caller uses vmap."""
     found = layers(model)
-    if found is None or not _shapes_fit(found, input_ndim):
+    if found is None or not _shapes_fit(found, input_ndim) or _global_hooks():
         return None
+    named = [prefix + n for prefix, m in found for n, _ in m.named_parameters(recurse=False)]
+    if sorted(named) != sorted(n for n, _ in model.named_parameters()):
+        return None  # a parameter shared by two layers (tied weights): named once, used twice
 
     found = _pool_before_relu(found)
 
@@ -102,11 +113,13 @@ def _pool_before_relu(found: list[Layer]) -> list[Layer]:
 
     Exact, values and gradients: ReLU is max(x, 0), and a maximum of maxima is one maximum, so both
     orders give the same numbers. The gradient reaches the window's (first) largest entry in both
-    orders when it is positive; when it is not, ReLU's gradient (0 for x <= 0) stops it in both."""
+    orders when it is positive; when it is not, ReLU's gradient (0 for x <= 0) stops it in both.
+    The moved ReLU works in place (one tensor fewer to allocate): max-pooling keeps its input and
+    the indices of the maxima for the backward pass, not its output."""
     found = list(found)
     for i in range(len(found) - 1):
         if type(found[i][1]) is nn.ReLU and type(found[i + 1][1]) in MAX_POOLS:
-            found[i], found[i + 1] = found[i + 1], found[i]
+            found[i], found[i + 1] = found[i + 1], (found[i][0], nn.ReLU(inplace=True))
     return found
 
 
@@ -154,7 +167,8 @@ def _channels_last(x: Tensor) -> Tensor:
     formats = {4: torch.channels_last, 5: torch.channels_last_3d}
     if x.ndim not in formats:
         return x
-    return torch.empty_like(x, memory_format=formats[x.ndim]).copy_(x)
+    wanted = torch.empty_like(x, memory_format=formats[x.ndim])
+    return x if x.stride() == wanted.stride() else wanted.copy_(x)
 
 
 def _apply(m: nn.Module, params: Mapping[str, Tensor], prefix: str, runs: int, x: Tensor,
