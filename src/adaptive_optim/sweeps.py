@@ -31,7 +31,7 @@ separate runs, not equal to any particular one).
 
 Two paths. A model built only from ``nn.Sequential`` and known layers (1-3-D convolutions with zero
 padding, linear layers, pooling, elementwise activations, ``nn.Flatten``; the list is in
-:mod:`adaptive_optim.stacked_layers`) whose inputs are one batched tensor runs *lowered*: the K
+``adaptive_optim.stacked_layers``) whose inputs are one batched tensor runs *lowered*: the K
 copies are one ordinary network (one convolution with the K runs' filters side by side, then
 grouped convolutions, channels-last; pooling and activations on the native tensor; batched
 matrix products), with no vmap over the model. Every other model (embeddings, attention,
