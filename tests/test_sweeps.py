@@ -1,8 +1,9 @@
 """sweeps.train: K trainings as one batched computation equal K ordinary torch.optim loops.
 
 Tolerance of the comparisons (float64, unit roundoff u = 2⁻⁵³ ≈ 1.1e-16). The batched and the
-separate trainings do the same arithmetic in a different order: vmap turns a convolution over K
-stacked weights into one grouped convolution and a linear layer into a batched matrix product,
+separate trainings do the same arithmetic in a different order: both of sweeps' paths (vmap, and the lowered network of known
+layers) turn a convolution over K stacked weights into one grouped convolution (channels-last on
+the lowered path) and a linear layer into a batched matrix product,
 whose kernels sum the (at most 16 × 64 = 1,024) products of each gradient entry in another order,
 and per-run hyperparameters (tensors) make the rules use unfused multiply-adds where torch.optim
 fuses them. Each gradient entry therefore differs by at most about 1,024·u relative to the sum of
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from adaptive_optim import rules, sweeps
+from adaptive_optim import rules, stacked_layers, sweeps
 
 TOL = dict(rtol=1e-9, atol=1e-10)
 SEEDS = [0, 1, 2]
@@ -133,8 +134,16 @@ CASES = {
 }
 
 
+@pytest.fixture(params=["lowered", "vmap"])
+def path(request, monkeypatch):
+    """Run the test on both of sweeps' paths: the lowered network (stacked_layers) and vmap."""
+    if request.param == "vmap":
+        monkeypatch.setattr(stacked_layers, "lower", lambda model, ndim: None)
+    return request.param
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_every_rule_with_per_run_hyperparameters_equals_torch_optim_loops(case):
+def test_every_rule_with_per_run_hyperparameters_equals_torch_optim_loops(case, path):
     name, settings = case.split()[0], CASES[case]
     rule = rules.RULES[name](**{key: as_rule_value(v) for key, v in settings.items()})
     batches = image_batches()
@@ -151,6 +160,104 @@ def test_transformer_with_embeddings_and_attention_equals_torch_optim_loops(name
     batches = token_batches()
     sweep = sweeps.train(transformer, rule, batches, sequence_loss, seeds=SEEDS)
     assert_equals_loops(sweep, *torch_loops(transformer, name, settings, batches, sequence_loss))
+
+
+def book_cnn() -> nn.Module:
+    """The real-networks chapter's CNN (width 4): conv – ReLU – max-pool, twice, then a linear layer."""
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(32, 5)).double()
+
+
+def layer_zoo() -> nn.Module:
+    """Every kind of layer the lowered path knows, in one network: a grouped convolution without
+    bias, average pooling, GELU, nested Sequentials, a linear layer after another (runs layout)."""
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.LeakyReLU(0.1), nn.MaxPool2d(2),
+                         nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2, bias=False), nn.GELU()),
+                         nn.AvgPool2d(2), nn.Flatten(), nn.Linear(24, 8), nn.Tanh(), nn.Linear(8, 5)).double()
+
+
+@pytest.mark.parametrize("make_model", [book_cnn, layer_zoo])
+def test_the_lowered_path_runs_without_vmap_over_the_model_and_equals_loops(make_model, monkeypatch):
+    """The book's CNN and the other known layers take the lowered path (the model is never called
+    through functional_call under vmap) and equal K torch.optim loops within TOL: the lowered
+    network does the same products as the loops and sums them in another order (a grouped,
+    channels-last convolution; a batched matrix product), and its one reordering of layers
+    (max-pooling before ReLU) is exact, so the module docstring's bound holds unchanged."""
+    assert stacked_layers.lower(make_model(), 4) is not None
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the lowered path must not call the model through functional_call")
+
+    monkeypatch.setattr(sweeps, "functional_call", refuse)
+    settings = dict(lr=[1e-3, 1e-2, 3e-2])
+    batches, held_out = image_batches(), image_batches(1, n=12)
+    sweep = sweeps.train(make_model, rules.Adam(lr=as_rule_value(settings["lr"])), batches, F.cross_entropy,
+                         seeds=SEEDS, eval_batches=held_out, eval_steps=[len(batches)])
+    losses, params = torch_loops(make_model, "Adam", settings, batches, F.cross_entropy)
+    assert_equals_loops(sweep, losses, params)
+    for k in range(K):
+        model = make_model()
+        model.load_state_dict(sweep.state_dict(k))
+        with torch.no_grad():
+            expected = F.cross_entropy(model(held_out[0][0]), held_out[0][1])
+        torch.testing.assert_close(sweep.evaluations["loss"][0, k], expected, **TOL)
+
+
+class Scale(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x
+
+
+class MyLinear(nn.Linear):
+    pass
+
+
+def hooked() -> nn.Module:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 5))
+    model[1].register_forward_hook(lambda module, args, out: out * 2)
+    return model
+
+
+def tied() -> nn.Module:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 64), nn.Linear(64, 5))
+    model[3].weight = model[1].weight
+    return model
+
+
+@pytest.mark.parametrize("make_model", [
+    transformer, hooked, tied, lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 8), Scale(), nn.Linear(8, 5)),
+    lambda: nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(64, 5)),
+    lambda: nn.Sequential(nn.Flatten(), MyLinear(64, 5)),
+    lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"), nn.Flatten(), nn.Linear(128, 5)),
+    lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)),
+    lambda: nn.Sequential(nn.MaxPool2d(2, return_indices=True)),
+], ids=["transformer", "hook", "tied weights", "custom module", "dropout", "subclass", "reflect padding", "batch norm",
+        "pool indices"])
+def test_unknown_layers_are_not_lowered(make_model):
+    """Anything the lowered path does not know keeps the vmap path (the tests above check it equals loops)."""
+    assert stacked_layers.lower(make_model(), 4) is None
+
+
+def test_unbatched_inputs_are_not_lowered():
+    assert stacked_layers.lower(book_cnn(), 3) is None  # (C, H, W): no batch axis
+    assert stacked_layers.lower(nn.Sequential(nn.Flatten(0), nn.Linear(64, 5)), 3) is None  # flattens the batch axis
+    assert stacked_layers.lower(nn.Linear(64, 5), 1) is None
+    assert stacked_layers.lower(nn.Linear(64, 5), 3) is not None
+
+
+def test_max_pooling_before_relu_is_exact_with_ties():
+    """The lowered path pools before ReLU; with many ties (small integers, zeros, negatives) the
+    values and the gradients equal those of ReLU then pooling exactly."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(-2, 3, (4, 3, 6, 6), generator=g).double().requires_grad_()
+    upstream = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)
+    reference = F.max_pool2d(F.relu(x), 2)
+    (expected,) = torch.autograd.grad(reference, x, upstream)
+    swapped = F.relu(F.max_pool2d(x, 2))
+    (got,) = torch.autograd.grad(swapped, x, upstream)
+    assert torch.equal(swapped, reference) and torch.equal(got, expected)
+    assert (expected != 0).any()
 
 
 def test_shared_seed_and_hyperparameters_give_identical_runs_and_seeds_differ():

@@ -3,7 +3,7 @@
 :func:`train` trains K copies of a network at once. Run k starts from the weights of
 ``torch.manual_seed(seeds[k]); make_model()``; the K sets of parameters are stacked along a new
 leading axis, the forward and backward passes of all K runs are one computation
-(``torch.func.vmap`` over ``torch.func.functional_call``), and the package's rule updates the
+(see *Two paths* below), and the package's rule updates the
 stacked parameters in one call, each hyperparameter either shared (a number) or one value per run
 (a 1-D array of length K, reshaped to broadcast against the stacked parameters)::
 
@@ -29,9 +29,21 @@ default, since a batched computation cannot draw the same random numbers as K se
 ``randomness="different"`` accepts them, with independent draws per run (statistically like
 separate runs, not equal to any particular one).
 
+Two paths. A model built only from ``nn.Sequential`` and known layers (1-3-D convolutions with zero
+padding, linear layers, pooling, elementwise activations, ``nn.Flatten``; the list is in
+``adaptive_optim.stacked_layers``) whose inputs are one batched tensor runs *lowered*: the K
+copies are one ordinary network (one convolution with the K runs' filters side by side, then
+grouped convolutions, channels-last; pooling and activations on the native tensor; batched
+matrix products), with no vmap over the model. Every other model (embeddings, attention,
+normalization, dropout, custom modules, hooks) runs under ``torch.func.vmap`` over
+``torch.func.functional_call``. Both give the same trainings up to the order of floating-point
+sums; the loss function runs under vmap in both, on each run's outputs.
+
 Speed: the K runs do the arithmetic of K separate loops, so a sweep saves the per-operation
 overhead of K Python loops (dominant for small networks on a CPU, and on a GPU), not
-arithmetic; ``benchmarks/sweeps.py`` measures it. Under vmap a convolution becomes a grouped
+arithmetic; ``benchmarks/sweeps.py`` measures it. The lowered path also keeps the activations in one native tensor,
+channels-last, where the CPU's max-pooling is tens of times faster than on the channels-first
+tensors that vmap's batching rules hand it (on the book's CNN the sweep runs about twice as fast). Under vmap a convolution becomes a grouped
 convolution and a linear layer a batched matrix product. In torch 2.13 the fused CPU kernel of
 ``scaled_dot_product_attention`` (used by ``nn.MultiheadAttention``) has no batching rule: it is
 correct but runs run by run (torch warns); attention written as ``softmax(q @ k.T / √d) @ v``
@@ -53,6 +65,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, vmap
 
+from . import stacked_layers
 from .rules import Rule, State
 
 Batch = tuple[Any, Tensor]
@@ -295,6 +308,7 @@ class _Chunk:
         ndims = {p.ndim for p in self.params.values()}
         self.rules = {d: rule.replace(**{k: _shaped(v, d) for k, v in self.hyper.items()}) for d in ndims}
         self.state = {n: self.rules[p.ndim].init(p) for n, p in self.params.items()}
+        self.lowered = {}  # inputs' number of axes -> the lowered network, or None (vmap)
 
     def _rules_at(self, factor: Any) -> dict[int, Rule]:
         if factor is None:
@@ -307,14 +321,30 @@ class _Chunk:
         args = inputs if isinstance(inputs, tuple) else (inputs,)
         return functional_call(self.base, (params, frozen), args)
 
-    def _loss(self, params, frozen, inputs, targets):
-        loss = self.loss_fn(self._forward(params, frozen, inputs), targets)
+    def _lowered(self, inputs):
+        """The model as one native network of K copies for these inputs (see stacked_layers), or None."""
+        if not isinstance(inputs, Tensor):
+            return None
+        if inputs.ndim not in self.lowered:
+            self.lowered[inputs.ndim] = stacked_layers.lower(self.base, inputs.ndim)
+        return self.lowered[inputs.ndim]
+
+    def _outputs(self, fn, params, frozen, inputs, targets):
+        """``fn(outputs, targets)`` for every run, stacked: on the lowered network where there is one,
+        else all under vmap."""
+        lowered = self._lowered(inputs)
+        if lowered is None:
+            def whole(params, frozen, inputs, targets):
+                return fn(self._forward(params, frozen, inputs), targets)
+            return vmap(whole, in_dims=(0, 0, None, None), randomness=self.randomness)(params, frozen, inputs, targets)
+        outputs = lowered({**params, **frozen}, self.runs, inputs)
+        return vmap(fn, in_dims=(0, None), randomness=self.randomness)(outputs, targets)
+
+    def _loss(self, outputs, targets):
+        loss = self.loss_fn(outputs, targets)
         if loss.dim() != 0:
             raise ValueError(f"loss_fn must return the mean loss, a scalar; it returned shape {tuple(loss.shape)}")
         return loss
-
-    def _batched(self, fn):
-        return vmap(fn, in_dims=(0, 0, None, None), randomness=self.randomness)
 
     def _move(self, batch: Batch) -> Batch:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
@@ -328,11 +358,9 @@ class _Chunk:
         return inputs, to(targets)
 
     def evaluate(self, eval_batches, metrics) -> dict[str, Tensor]:
-        def values(params, frozen, inputs, targets):
-            outputs = self._forward(params, frozen, inputs)
+        def values(outputs, targets):
             return {m: fn(outputs, targets) for m, fn in metrics.items()}
 
-        batched = self._batched(values)
         totals, weight = {m: 0.0 for m in metrics}, 0
         mode = self.base.training
         self.base.eval()
@@ -341,7 +369,7 @@ class _Chunk:
                 for batch in eval_batches:
                     inputs, targets = self._move(batch)
                     n = len(targets)
-                    for m, v in _call(batched, self.params, self.frozen, inputs, targets).items():
+                    for m, v in _call(self._outputs, values, self.params, self.frozen, inputs, targets).items():
                         totals[m] = totals[m] + v.double() * n
                     weight += n
         finally:
@@ -350,7 +378,6 @@ class _Chunk:
 
     def run(self, batches, schedule, eval_batches, eval_steps, metrics, bar) -> dict[str, Any]:
         runs, steps = self.runs, len(batches)
-        forward = self._batched(self._loss)
         names = list(self.params)
 
         def step_fn(params, frozen, inputs, targets):
@@ -358,7 +385,7 @@ class _Chunk:
             # run k's parameters is exactly run k's gradient (each term enters with weight 1).
             leaves = {n: p.detach().requires_grad_() for n, p in params.items()}
             with torch.enable_grad():
-                loss = forward(leaves, frozen, inputs, targets)
+                loss = self._outputs(self._loss, leaves, frozen, inputs, targets)
                 grads = torch.autograd.grad(loss.sum(), [leaves[n] for n in names])
             return dict(zip(names, grads)), loss.detach()
         losses = torch.full((steps, runs), float("nan"), dtype=torch.float64, device=self.device)
