@@ -127,7 +127,9 @@ def _plain(value: Any) -> bool:
 
 def _check_fusable(p: Tensor) -> None:
     """torch.optim's refusal of a parameter its fused kernels do not take (same type and message)."""
-    devices = ["mps", "cuda", "xpu", "hpu", "cpu", "privateuseone"]
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    devices = _get_fused_kernels_supported_devices()
     if not (p.device.type in devices and torch.is_floating_point(p)):
         raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
                            f"supported devices: {devices} but {p.dtype} and {p.device.type}")
