@@ -14,14 +14,32 @@ As in torch, hyperparameters are checked by the constructor only; a value later 
 group (by hand or by a scheduler) is used as given. ``step`` is kept a tensor and the bias
 corrections are tensor arithmetic, so ``torch.compile`` traces a whole step.
 
+How a step runs (issue 15). SGD, Adagrad, RMSprop, Adam, AdamW and RAdam write the new state and
+parameters in place (their rules pass the old value as ``into=``, which only a drop-in's step
+honours; see :mod:`adaptive_optim.rules._ops`) and, by default, step each param group's dense real
+tensors of one device and dtype as one TensorList: each operation of the rule is one
+``torch._foreach_*`` call. This is taken for Python-number hyperparameters without ``capturable``;
+Tensor or NumPy hyperparameters, sparse gradients and complex parameters step tensor by tensor.
+On the CPU torch's foreach kernels call its per-tensor ones, so either way the step is bitwise
+torch.optim's default. The other classes run the pure rule tensor by tensor.
+
 Flags that choose torch's kernel: ``foreach`` is accepted and refused exactly where torch
 refuses it (a Tensor lr or betas without ``capturable``), and the step is the same arithmetic
 either way (torch's foreach kernels round alike on the CPU). ``capturable=True`` is refused,
 with torch's error, for parameters on a device torch cannot capture (the CPU); where it is
 accepted the step is the non-capturable arithmetic, which differs from torch's capturable
-order by rounding. ``fused=True`` and ``differentiable=True`` are refused with
-``NotImplementedError``: this package has neither a fused kernel nor a step that autograd
-can differentiate through.
+order by rounding. ``fused=True`` (the six classes above, RMSprop and RAdam included, which torch
+lacks a fused kernel for) compiles the same rule with ``torch.compile`` (inductor) at the first
+step: one kernel per tensor, state written in place, ``step`` kept on the parameter's device as
+torch's fused kernels keep it. lr reaches the compiled step as a 0-d tensor updated from the group
+each step, so a scheduler changing lr does not recompile; other hyperparameters are constants of
+the compiled step, so changing them (a scheduler cycling momentum or betas) recompiles. It refuses,
+with torch's errors, sparse gradients, non-float parameters (complex included) and ``foreach=True``;
+its results differ from the eager step by rounding (fused multiply-adds), as torch's fused kernels
+do (tested in tests/test_optim_fused.py). The 8-bit classes refuse ``fused=True`` with
+``NotImplementedError`` (the others, like their torch counterparts, take no ``fused``);
+``differentiable=True`` is refused with ``NotImplementedError`` by all:
+no step here is one that autograd can differentiate through.
 
 Where the rounding is not torch's (not tested bitwise here): with ``capturable=True`` on a GPU,
 torch folds the step size into the denominator (√v̂/(−α̂) + ε/(−α̂)) while ours computes
@@ -277,22 +295,25 @@ class RuleOptimizer(Optimizer):
         """
         if group.get("capturable") or not all(_plain(group[name]) for name in self.rule_fields):
             return [], params
-        buckets: dict[tuple, list[tuple[Tensor, dict]]] = {}
-        rest = []
+        candidates, rest = [], []
         for p in params:
             grad = p.grad
-            if grad.is_sparse or p.is_complex() or grad.dtype != p.dtype or grad.shape != p.shape:
-                rest.append(p)
-                continue
             state = self.state.get(p) or self.init_state(p, rule)  # registered once stepped, if not empty
-            entries = [v for k, v in state.items() if k != "step"]
             step = state.get("step")
-            if not (all(torch.is_tensor(v) and v.layout == torch.strided and v.dtype == p.dtype
-                        and v.device == p.device and v.shape == p.shape for v in entries)
-                    and (step is None or (torch.is_tensor(step) and step.device.type == "cpu"))):
+            if (grad.is_sparse or p.is_complex() or grad.dtype != p.dtype or grad.shape != p.shape
+                    or not (step is None or (torch.is_tensor(step) and step.device.type == "cpu"))
+                    or not all(torch.is_tensor(v) and not v.is_sparse and v.dtype == p.dtype and v.shape == p.shape
+                               for k, v in state.items() if k != "step")):
                 rest.append(p)
-                continue
-            key = (p.device, p.dtype, tuple(state), None if step is None else (step.dtype, float(step)))
+            else:
+                candidates.append((p, state, step))
+        # the step counts, read in one call (a tensor list would read them one by one)
+        with_step = [step for _, _, step in candidates if step is not None]
+        one_dtype = len({step.dtype for step in with_step}) == 1
+        counts = iter(torch.stack(with_step).tolist() if one_dtype else [float(step) for step in with_step])
+        buckets: dict[tuple, list[tuple[Tensor, dict]]] = {}
+        for p, state, step in candidates:
+            key = (p.device, p.dtype, tuple(state), None if step is None else (step.dtype, next(counts)))
             buckets.setdefault(key, []).append((p, state))
         return list(buckets.values()), rest
 

@@ -62,8 +62,8 @@ def check_inputs(param, grad) -> None:
     if isinstance(param, _ops.TensorList) or isinstance(grad, _ops.TensorList):
         if not (isinstance(param, _ops.TensorList) and isinstance(grad, _ops.TensorList) and len(param) == len(grad)):
             raise TypeError("param and grad must be both TensorLists of the same length")
-        for p, g in zip(param.tensors, grad.tensors):
-            check_inputs(p, g)
+        if [p.shape for p in param.tensors] != [g.shape for g in grad.tensors]:
+            raise ValueError("each grad in a TensorList must have the shape of its param")
         return
     for name, x in (("param", param), ("grad", grad)):
         if not (_ops.is_tensor(x) or isinstance(x, (np.ndarray, np.generic, int, float, complex))):
