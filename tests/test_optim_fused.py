@@ -22,6 +22,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch._dynamo
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from adaptive_optim import optim as ours
 from optim_cases import NAMES
@@ -163,3 +164,35 @@ def test_rules_stay_pure_outside_the_drop_ins_step():
         assert torch.equal(p, p0) and new_p is not p
         for k, v in state.items():
             assert torch.equal(v, before[k]) and new_state[k] is not v, (type(rule).__name__, k)
+
+
+class CopiesOfArrays(TorchDispatchMode):
+    """Records the copies (``copy_``, ``_foreach_copy_``) into tensors of more than one element."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in (torch.ops.aten.copy_.default, torch.ops.aten._foreach_copy_.default):
+            targets = args[0] if isinstance(args[0], (list, tuple)) else [args[0]]
+            self.copies += [str(func) for t in targets if t.numel() > 1]
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_step_writes_state_in_place(name):
+    """The drop-in's step writes the new state and parameters into the tensors that hold them, with
+    no copy back (only the 0-d step counters are copied), on both paths: tensor lists (float lr)
+    and one tensor at a time (Tensor lr)."""
+    for lr in (0.01, torch.tensor(0.01)):
+        params = [torch.randn(4, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
+        opt = getattr(ours, name)(params, **dict(KWARGS[name], lr=lr))
+        for k in range(3):
+            for p in params:
+                p.grad = torch.randn(p.shape)
+            if k < 2:
+                opt.step()  # SGD's first step creates its buffer as a copy of the gradient, as torch does
+        with CopiesOfArrays() as mode:
+            opt.step()
+        assert mode.copies == [], (name, lr)

@@ -383,7 +383,9 @@ class RuleOptimizer(Optimizer):
             new_param, new_state = rule.update(as_real(p), as_real(grad), views)
         else:
             new_param, new_state = rule.update(p, grad, state)
-        (p if new_param.shape == p.shape else as_real(p)).copy_(new_param)
+        target = p if new_param.shape == p.shape else as_real(p)
+        if not _same_memory(target, new_param):  # else the rule wrote in place
+            target.copy_(new_param)
         for key, value in new_state.items():
             _store(state, key, value, p)
         if state:
