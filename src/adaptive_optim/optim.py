@@ -176,9 +176,12 @@ def _private_compile(fn: Callable) -> Callable:
     Dynamo keeps the graphs compiled for a function on its code object, and recompiles at most a
     few times per code object before it falls back to eager; each optimizer compiles its own copy,
     so several optimizers (each with its own group structure) do not use up one another's budget.
+    ``realize_opcount_threshold=1`` makes inductor compute the 0-d bias corrections (``pow`` of the
+    step count, roots, ratios) once, as scalars, instead of inlining them into the elementwise
+    kernel, where they were evaluated again for every element (Adam: ~5× slower on the CPU).
     """
     copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    return torch.compile(copy, fullgraph=True, dynamic=False)
+    return torch.compile(copy, fullgraph=True, dynamic=False, options={"realize_opcount_threshold": 1})
 
 
 class RuleOptimizer(Optimizer):
