@@ -120,12 +120,15 @@ def test_fused_refuses_what_torch_refuses(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_tensor_lists_keep_apart_what_they_must(name):
-    """One group mixing float32, float64, complex and sparse-free parameters, one without a gradient
-    at first (so step counts differ): bitwise equal to torch.optim's default, state included."""
+    """One group mixing float32, float64 and complex parameters, one without a gradient at first (so
+    step counts differ) and one too large for a list (stepped alone): bitwise equal to torch.optim's
+    default, state included."""
     def make():
         g = torch.Generator().manual_seed(0)
-        return [torch.randn(3, 2, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
-                for dtype in (torch.float32, torch.float64, torch.float32, torch.complex64)]
+        shapes = [(3, 2)] * 4 + [(ours.TENSOR_MAX_NUMEL_IN_LIST + 1,)]
+        dtypes = (torch.float32, torch.float64, torch.float32, torch.complex64, torch.float32)
+        return [torch.randn(shape, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+                for shape, dtype in zip(shapes, dtypes)]
 
     kw = dict(KWARGS[name])
     params_t, params_o = make(), make()
