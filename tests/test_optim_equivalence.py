@@ -42,7 +42,7 @@ ROUNDINGS = {
     "RMSprop": 17,  # wd·θ, +, α·v, (1−α)·g, ·g, +, g−ḡ, (1−α)·, +, ḡ·ḡ, −, √, +ε, ÷, μ·b, +, η·
     "Adam": 13,     # wd·θ, +, g−m, (1−β₁)·, +, β₂·v, (1−β₂)·g, ·g, +, √, ÷√bc₂, +ε, ·m ÷
     "AdamW": 13,
-    "RAdam": 15,    # Adam's moments (9), m÷bc₁, √v, +ε, ÷, ·η, ·r_t
+    "RAdam": 16,    # Adam's moments (9), m÷bc₁, √v, +ε, 1/·, ·√bc₂, ·η, ·r_t
 }
 
 lr2s = st.one_of(st.none(), st.floats(1e-3, 3e-2))
@@ -116,3 +116,20 @@ def test_float32_test_detects_epsilon_inside_the_root():
     wrong = theta - 1e-3 * 0.1 * g / (0.1 * ((v + 1e-8).sqrt() / 0.001**0.5))
     bound = 2 * u * (right.abs() + k * (right - theta).abs())
     assert ((wrong - right).abs() > bound).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.0, 0.9), (0.5, 0.9)])
+def test_radam_rectified_steps_are_bitwise_torchs(betas, dtype):
+    """From the step where ρ_t > 5, RAdam divides the Python number √(1 − β₂ᵗ) by a tensor, which
+    torch rounds as reciprocal-then-multiply (``Tensor.__rtruediv__``); a true division rounds once
+    and differs by an ulp. Every one of 50 steps (rectified from step 6 on) must be bitwise torch's."""
+    kw = dict(lr=1e-2, betas=betas, eps=1e-8)
+    x, y = make_data(dtype)
+    net_t, net_o = make_net(dtype), make_net(dtype)
+    opt_t, opt_o = torch.optim.RAdam(net_t.parameters(), **kw), ours.RAdam(net_o.parameters(), **kw)
+    for step in range(1, STEPS + 1):
+        train_step(net_t, opt_t, x, y, False)
+        train_step(net_o, opt_o, x, y, False)
+        for p_t, p_o in zip(net_t.parameters(), net_o.parameters()):
+            assert torch.equal(p_o, p_t), f"step {step}"

@@ -187,6 +187,18 @@ def ratio(a, b):
     return a / b
 
 
+def divide_number(a, b):
+    """``a / b`` for a coefficient ``a`` that torch.optim holds as a Python number and an array ``b``,
+    rounded as torch rounds Python's ``number / tensor``: the reciprocal of ``b``, rounded, times ``a``
+    (two roundings, where a true division has one). NumPy divides directly; the backends agree to an ulp.
+    """
+    if isinstance(b, TensorList):
+        return TensorList(_torch()._foreach_reciprocal(b.tensors)) * a
+    if is_tensor(b):
+        return _torch().reciprocal(b) * a
+    return a / b
+
+
 def _scalar_tensor(x, like):
     """A number as a 0-d tensor on ``like``'s device: a NumPy scalar keeps its dtype, a Python number takes ``like``'s."""
     if is_tensor(x):

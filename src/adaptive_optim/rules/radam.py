@@ -77,7 +77,7 @@ class RAdam(Rule):
         rho_t = rho(t, beta2)
 
         def rectified():
-            adaptive_lr = _ops.root(bias_correction2) / (_ops.sqrt(exp_avg_sq) + self.eps)
+            adaptive_lr = _ops.divide_number(_ops.root(bias_correction2), _ops.sqrt(exp_avg_sq) + self.eps)
             return bias_corrected_exp_avg * self.lr * adaptive_lr * rectification(rho_t, rho_infinity)
 
         def unrectified():
