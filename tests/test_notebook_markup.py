@@ -15,7 +15,7 @@ import nbformat
 import pybtex.database
 import pytest
 
-from adaptive_optim import notebook, rules
+from adaptive_optim import models, notebook, rules
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
@@ -86,7 +86,7 @@ def test_the_rule_sources_shown_are_the_current_code(path: Path) -> None:
              if cell.cell_type == "code" and cell.source.startswith("notebook.show_source(")]
     for cell in shown:
         target = eval(cell.source.removeprefix("notebook.show_source(").removesuffix(")"),
-                      {"rules": rules})
+                      {"models": models, "rules": rules})
         outputs = [o for o in cell.get("outputs", []) if "data" in o]
         assert outputs, f"{path.name}: `{cell.source}` has no output; re-run tools/execute_notebooks.py"
         assert outputs[0]["data"]["text/plain"] == repr(notebook.show_source(target)), (
