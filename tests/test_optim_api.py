@@ -33,7 +33,11 @@ def test_constructor_signature_is_torchs(name):
         return [(p.name, p.kind, p.default) for p in inspect.signature(cls.__init__).parameters.values()]
 
     theirs, mine = pair(name)
-    assert shape(mine) == shape(theirs)
+    if name in ("RMSprop", "RAdam"):  # torch has no fused kernel for these; ours compiles the rule
+        assert shape(mine)[-1] == ("fused", inspect.Parameter.KEYWORD_ONLY, None)
+        assert shape(mine)[:-1] == shape(theirs)
+    else:
+        assert shape(mine) == shape(theirs)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -80,17 +84,33 @@ def test_invalid_hyperparameters_raise_torchs_error(name, kwargs):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_kernel_flags(name):
-    """foreach/capturable are accepted and ignored; fused/differentiable are refused clearly."""
+    """foreach/capturable/fused are accepted; differentiable is refused clearly, and fused with
+    foreach or differentiable with torch's errors."""
     mine = getattr(ours, name)
     params = [torch.zeros(2, requires_grad=True)]
     accepted = {"foreach": True}
     if "capturable" in inspect.signature(mine.__init__).parameters:
         accepted["capturable"] = False
     mine(params, **accepted)
-    refused = ["differentiable"] + (["fused"] if "fused" in inspect.signature(mine.__init__).parameters else [])
-    for flag in refused:
-        with pytest.raises(NotImplementedError, match=flag):
-            mine(params, **{flag: True})
+    mine(params, fused=True)
+    with pytest.raises(NotImplementedError, match="differentiable"):
+        mine(params, differentiable=True)
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together."):
+        mine(params, fused=True, foreach=True)
+    with pytest.raises(RuntimeError, match="`fused` does not support `differentiable`"):
+        mine(params, fused=True, differentiable=True)
+
+
+@pytest.mark.parametrize("name", ["NAdam", "Adamax", "Adafactor", "Adam8bit", "AdamW8bit"])
+def test_fused_refused_by_the_other_optimizers(name):
+    """Only the six base optimizers compile their rule; the others refuse fused=True clearly."""
+    cls = getattr(ours, name)
+    if "fused" not in inspect.signature(cls.__init__).parameters:
+        with pytest.raises(TypeError, match="fused"):
+            cls([torch.zeros(2, requires_grad=True)], fused=True)
+    else:
+        with pytest.raises(NotImplementedError, match="no fused kernel"):
+            cls([torch.zeros(2, requires_grad=True)], fused=True)
 
 
 @pytest.mark.parametrize("name", NAMES)

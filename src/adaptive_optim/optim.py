@@ -14,14 +14,32 @@ As in torch, hyperparameters are checked by the constructor only; a value later 
 group (by hand or by a scheduler) is used as given. ``step`` is kept a tensor and the bias
 corrections are tensor arithmetic, so ``torch.compile`` traces a whole step.
 
+How a step runs (issue 15). SGD, Adagrad, RMSprop, Adam, AdamW and RAdam write the new state and
+parameters in place (their rules pass the old value as ``into=``, which only a drop-in's step
+honours; see :mod:`adaptive_optim.rules._ops`) and, by default, step each param group's dense real
+tensors of one device and dtype as one TensorList: each operation of the rule is one
+``torch._foreach_*`` call. This is taken for Python-number hyperparameters without ``capturable``;
+Tensor or NumPy hyperparameters, sparse gradients and complex parameters step tensor by tensor.
+On the CPU torch's foreach kernels call its per-tensor ones, so either way the step is bitwise
+torch.optim's default. The other classes run the pure rule tensor by tensor.
+
 Flags that choose torch's kernel: ``foreach`` is accepted and refused exactly where torch
 refuses it (a Tensor lr or betas without ``capturable``), and the step is the same arithmetic
 either way (torch's foreach kernels round alike on the CPU). ``capturable=True`` is refused,
 with torch's error, for parameters on a device torch cannot capture (the CPU); where it is
 accepted the step is the non-capturable arithmetic, which differs from torch's capturable
-order by rounding. ``fused=True`` and ``differentiable=True`` are refused with
-``NotImplementedError``: this package has neither a fused kernel nor a step that autograd
-can differentiate through.
+order by rounding. ``fused=True`` (the six classes above, RMSprop and RAdam included, which torch
+lacks a fused kernel for) compiles the same rule with ``torch.compile`` (inductor) at the first
+step: one kernel per tensor, state written in place, ``step`` kept on the parameter's device as
+torch's fused kernels keep it. lr reaches the compiled step as a 0-d tensor updated from the group
+each step, so a scheduler changing lr does not recompile; other hyperparameters are constants of
+the compiled step, so changing them (a scheduler cycling momentum or betas) recompiles. It refuses,
+with torch's errors, sparse gradients, non-float parameters (complex included) and ``foreach=True``;
+its results differ from the eager step by rounding (fused multiply-adds), as torch's fused kernels
+do (tested in tests/test_optim_fused.py). The 8-bit classes refuse ``fused=True`` with
+``NotImplementedError`` (the others, like their torch counterparts, take no ``fused``);
+``differentiable=True`` is refused with ``NotImplementedError`` by all:
+no step here is one that autograd can differentiate through.
 
 Where the rounding is not torch's (not tested bitwise here): with ``capturable=True`` on a GPU,
 torch folds the step size into the denominator (√v̂/(−α̂) + ε/(−α̂)) while ours computes
@@ -36,6 +54,7 @@ tested to agree with the eager step to a bound argued in tests/test_optim_compil
 
 from __future__ import annotations
 
+import types
 from typing import Any, Callable
 
 import torch
@@ -43,7 +62,8 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from . import rules
-from .rules._ops import as_real
+from .rules import _ops
+from .rules._ops import TensorList, as_real
 
 ParamsT = Any
 
@@ -61,11 +81,15 @@ def _check_tensor_lr(lr) -> None:
         raise ValueError("Tensor lr must be 1-element")
 
 
-def _refuse_kernel_flags(name: str, fused, differentiable) -> None:
-    if fused:
+def _refuse_kernel_flags(name: str, fused, differentiable, compiles: bool = False, foreach=None) -> None:
+    if fused and not compiles:
         raise NotImplementedError(
             f"adaptive_optim.optim.{name} has no fused kernel: it always runs the package's "
             f"reference rule. Leave fused=None, or use torch.optim.{name}(fused=True).")
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
     if differentiable:
         raise NotImplementedError(
             f"adaptive_optim.optim.{name} does not support differentiable=True: its step runs "
@@ -92,13 +116,69 @@ def _store(state: dict[str, Any], key: str, value: Any, p: Tensor) -> None:
     if torch.is_tensor(old) and torch.is_tensor(value) and not old.is_sparse and not value.is_sparse:
         target = as_real(old) if old.is_complex() and not value.is_complex() else old
         if target.shape == value.shape:
-            target.copy_(value)
+            if not _same_memory(target, value):  # written in place by the rule already
+                target.copy_(value)
             return
     if torch.is_tensor(value):
         value = value.clone()
         if p.is_complex() and not value.is_complex() and value.shape == (*p.shape, 2):
             value = torch.view_as_complex(value)
     state[key] = value
+
+
+def _same_memory(a: Tensor, b: Tensor) -> bool:
+    """True when ``b`` is ``a`` or a view of exactly ``a``'s elements (what an in-place rule returns)."""
+    if a is b:
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    return (a.dtype == b.dtype and a.shape == b.shape and a.stride() == b.stride()
+            and a.device == b.device and a.data_ptr() == b.data_ptr())
+
+
+def _plain(value: Any) -> bool:
+    """A hyperparameter the tensor-list path takes as it is: a Python number, bool, None or a tuple of them."""
+    if isinstance(value, tuple):
+        return all(_plain(v) for v in value)
+    return value is None or type(value) in (bool, int, float)
+
+
+def _check_fusable(p: Tensor) -> None:
+    """torch.optim's refusal of a parameter its fused kernels do not take (same type and message)."""
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    devices = _get_fused_kernels_supported_devices()
+    if not (p.device.type in devices and torch.is_floating_point(p)):
+        raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                           f"supported devices: {devices} but {p.dtype} and {p.device.type}")
+
+
+def _fused_group_step(rule: rules.Rule, params: list[Tensor], grads: list[Tensor],
+                      states: list[dict[str, Any]]) -> None:
+    """The rule over a param group, tensor by tensor, writing in place: the function ``fused=True``
+    compiles (each tensor's step becomes one kernel). New state entries (SGD's first momentum
+    buffer) are added as copies."""
+    for p, g, state in zip(params, grads, states):
+        new_param, new_state = rule.update(p, g, state)
+        if new_param is not p:
+            p.copy_(new_param)
+        for key, value in new_state.items():
+            old = state.get(key)
+            if old is None:
+                state[key] = value.clone()
+            elif value is not old:
+                old.copy_(value)
+
+
+def _private_compile(fn: Callable) -> Callable:
+    """``torch.compile`` of a private copy of ``fn``.
+
+    Dynamo keeps the graphs compiled for a function on its code object, and recompiles at most a
+    few times per code object before it falls back to eager; each optimizer compiles its own copy,
+    so several optimizers (each with its own group structure) do not use up one another's budget.
+    """
+    copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    return torch.compile(copy, fullgraph=True, dynamic=False)
 
 
 class RuleOptimizer(Optimizer):
@@ -121,11 +201,18 @@ class RuleOptimizer(Optimizer):
     #: calls ``_ops.as_real`` where torch switches to the real view (as the six rules here do,
     #: so that weight decay rounds as torch's complex arithmetic does).
     complex_as_real: bool = True
+    #: True for the optimizers whose rules write in place (``into=``, see :mod:`adaptive_optim.rules._ops`):
+    #: their step writes state and parameters in place, steps each group's dense tensors as
+    #: TensorLists (torch's foreach kernels), and ``fused=True`` compiles the rule.
+    fast: bool = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
-        _refuse_kernel_flags(type(self).__name__, defaults.get("fused"), defaults.get("differentiable"))
+        _refuse_kernel_flags(type(self).__name__, defaults.get("fused"), defaults.get("differentiable"),
+                             compiles=self.fast, foreach=defaults.get("foreach"))
         self.rule_for(defaults).validate()  # torch's checks and messages, in the constructor only
         super().__init__(params, defaults)
+        self._compiled: Callable | None = None  # fused=True: the compiled step, made at the first step
+        self._fused_lrs: dict[int, Tensor] = {}  # fused=True: each group's lr as a 0-d tensor
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -178,14 +265,107 @@ class RuleOptimizer(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            rule = None
-            for p in group["params"]:
-                if p.grad is not None:
-                    if rule is None:
-                        self.check_group(group)
-                        rule = self.rule_for(group)
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            if not with_grad:
+                continue
+            self.check_group(group)
+            if group.get("fused"):
+                self._step_fused(group, with_grad)
+                continue
+            rule = self.rule_for(group)
+            if not self.fast or torch.compiler.is_compiling():  # compiled by the caller: the pure rule
+                for p in with_grad:
+                    self._step_one(p, group, rule)
+                continue
+            with _ops.writing_in_place():
+                lists, rest = self._lists(group, with_grad, rule)
+                for params in lists:
+                    self._step_list(params, rule)
+                for p in rest:
                     self._step_one(p, group, rule)
         return loss
+
+    def _lists(self, group: dict[str, Any], params: list[Tensor],
+               rule: rules.Rule) -> tuple[list[list[tuple[Tensor, dict]]], list[Tensor]]:
+        """The group's parameters that step together as TensorLists (dense, real, one device and
+        dtype, the same state entries and step count), and the rest, which step one by one.
+
+        Lists only for Python-number hyperparameters without ``capturable``: there torch's foreach
+        kernels round as its per-tensor ones; Tensor and NumPy hyperparameters step one by one.
+        """
+        if group.get("capturable") or not all(_plain(group[name]) for name in self.rule_fields):
+            return [], params
+        candidates, rest = [], []
+        for p in params:
+            grad = p.grad
+            state = self.state.get(p) or self.init_state(p, rule)  # registered once stepped, if not empty
+            step = state.get("step")
+            if (grad.is_sparse or p.is_complex() or grad.dtype != p.dtype or grad.shape != p.shape
+                    or not (step is None or (torch.is_tensor(step) and step.device.type == "cpu"))
+                    or not all(torch.is_tensor(v) and not v.is_sparse and v.dtype == p.dtype and v.shape == p.shape
+                               for k, v in state.items() if k != "step")):
+                rest.append(p)
+            else:
+                candidates.append((p, state, step))
+        # the step counts, read in one call (a tensor list would read them one by one)
+        with_step = [step for _, _, step in candidates if step is not None]
+        one_dtype = len({step.dtype for step in with_step}) == 1
+        counts = iter(torch.stack(with_step).tolist() if one_dtype else [float(step) for step in with_step])
+        buckets: dict[tuple, list[tuple[Tensor, dict]]] = {}
+        for p, state, step in candidates:
+            key = (p.device, p.dtype, tuple(state), None if step is None else (step.dtype, next(counts)))
+            buckets.setdefault(key, []).append((p, state))
+        return list(buckets.values()), rest
+
+    def _step_list(self, members: list[tuple[Tensor, dict]], rule: rules.Rule) -> None:
+        """One step of the rule for tensors that share device, dtype, state entries and step count."""
+        params, states = [p for p, _ in members], [s for _, s in members]
+        first = states[0]
+        lists = {k: v if k == "step" else TensorList([s[k] for s in states]) for k, v in first.items()}
+        param_list = TensorList(params)
+        new_param, new_state = rule.update(param_list, TensorList([p.grad for p in params]), lists)
+        if new_param is not param_list:
+            torch._foreach_copy_(params, new_param.tensors)
+        for key, value in new_state.items():
+            if key == "step":
+                torch._foreach_copy_([s["step"] for s in states], [value] * len(states))
+            elif value is not lists.get(key):
+                for p, s, v in zip(params, states, value.tensors):
+                    _store(s, key, v, p)
+        for p, s in members:
+            if s:
+                self.state[p] = s
+
+    def _step_fused(self, group: dict[str, Any], params: list[Tensor]) -> None:
+        """``fused=True``: the rule compiled by torch.compile for this group, lr passed as a 0-d tensor
+        (updated from the group each step, so a scheduler changing lr does not recompile)."""
+        for p in params:
+            _check_fusable(p)
+            if p.grad.is_sparse:
+                message = self.fused_sparse_error or self.sparse_error or "{name} does not support sparse gradients"
+                raise RuntimeError(message.format(name=type(self).__name__))
+        if not hasattr(self, "_fused_lrs"):  # an optimizer unpickled or copied (torch pickles its state only)
+            self._compiled, self._fused_lrs = None, {}
+        lr = self._fused_lrs.get(id(group))
+        if lr is None or lr.device != params[0].device:
+            lr = self._fused_lrs[id(group)] = torch.zeros((), dtype=torch.float64, device=params[0].device)
+        lr.copy_(group["lr"]) if torch.is_tensor(group["lr"]) else lr.fill_(group["lr"])
+        rule = self.rule_class.unchecked(**{name: group[name] for name in self.rule_fields if name != "lr"}, lr=lr)
+        states = []
+        for p in params:
+            state = self.state.get(p)
+            if not state:
+                state = self.state[p] = self.init_state(p, rule)
+            if "step" in state and (state["step"].device != p.device or state["step"].dtype != torch.float32):
+                state["step"] = state["step"].to(device=p.device, dtype=torch.float32)  # as torch's fused
+            states.append(state)
+        if self._compiled is None:
+            self._compiled = _private_compile(_fused_group_step)
+        with _ops.writing_in_place():
+            self._compiled(rule, params, [p.grad for p in params], states)
+
+    #: torch's error for a sparse gradient with fused=True ("{name}": the class name); None: ``sparse_error``
+    fused_sparse_error: str | None = None
 
     def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
         grad, mask = self.dense_grad(p, group)
@@ -222,6 +402,8 @@ class SGD(RuleOptimizer):
     complex_as_real = False  # torch steps complex parameters in complex arithmetic
     rule_fields = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")
     sparse_error = None  # the rule steps sparse gradients as torch does: a sparse momentum buffer
+    fused_sparse_error = "`_fused_sgd` does not support sparse gradients"
+    fast = True
     group_defaults = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False,
                       "fused": False}
 
@@ -245,6 +427,8 @@ class Adagrad(RuleOptimizer):
     complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
     sparse_error = None  # the rule steps coalesced sparse gradients at their entries, as torch does
+    fused_sparse_error = "`fused` does not support sparse grad or complex param"
+    fast = True
     group_defaults = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
 
     def __init__(self, params: ParamsT, lr: float | Tensor = 1e-2, lr_decay: float = 0,
@@ -276,18 +460,20 @@ class RMSprop(RuleOptimizer):
     complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
     sparse_error = "RMSprop does not support sparse gradients"
+    fast = True
     group_defaults = {"momentum": 0, "centered": False, "foreach": None, "maximize": False,
                       "differentiable": False, "capturable": False}
 
     def __init__(self, params: ParamsT, lr: float | Tensor = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
                  centered: bool = False, capturable: bool = False, foreach: bool | None = None,
-                 maximize: bool = False, differentiable: bool = False) -> None:
+                 maximize: bool = False, differentiable: bool = False, *, fused: bool | None = None) -> None:
         _check_tensor_lr(lr)
+        # torch has no fused RMSprop; ``fused`` (ours: the rule compiled) is kept in the groups only when set
         super().__init__(params, dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                                       weight_decay=weight_decay, capturable=capturable,
                                       foreach=foreach, maximize=maximize,
-                                      differentiable=differentiable))
+                                      differentiable=differentiable, **({"fused": fused} if fused else {})))
 
 
 class Adam(RuleOptimizer):
@@ -297,6 +483,7 @@ class Adam(RuleOptimizer):
     complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
     sparse_error = "Adam does not support sparse gradients, please consider SparseAdam instead"
+    fast = True
     group_defaults = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
                       "differentiable": False, "decoupled_weight_decay": False, "fused": None}
 
@@ -353,6 +540,7 @@ class RAdam(RuleOptimizer):
     complex_as_real = False  # the rule takes the real view where torch does
     rule_fields = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
     sparse_error = "RAdam does not support sparse gradients"
+    fast = True
     group_defaults = {"foreach": None, "maximize": False, "differentiable": False,
                       "decoupled_weight_decay": False, "capturable": False}
 
@@ -360,12 +548,13 @@ class RAdam(RuleOptimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
-                 differentiable: bool = False) -> None:
+                 differentiable: bool = False, fused: bool | None = None) -> None:
         _check_tensor_lr(lr)
+        # torch has no fused RAdam; ``fused`` (ours: the rule compiled) is kept in the groups only when set
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize, foreach=foreach, capturable=capturable,
                                       decoupled_weight_decay=decoupled_weight_decay,
-                                      differentiable=differentiable))
+                                      differentiable=differentiable, **({"fused": fused} if fused else {})))
 
 
 # ---- After Adam: NAdam, Adamax (torch.optim), and drop-ins for optimizers torch lacks ----------
@@ -676,6 +865,8 @@ class _Blockwise8bit:
     """What the 8-bit drop-ins add to Adam and AdamW: the rule wrapped in
     :class:`adaptive_optim.rules.Blockwise8bit`, and two group options, ``block_size`` and
     ``min_8bit_size``, kept in every param group (so in ``state_dict``)."""
+
+    fast = False  # the state is packed: the step runs the pure rule on the unpacked moments
 
     def _set_block_options(self, block_size: int, min_8bit_size: int) -> None:
         rules.Blockwise8bit(inner=rules.SGD(), block_size=block_size, min_8bit_size=min_8bit_size)  # checks

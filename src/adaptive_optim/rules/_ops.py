@@ -4,15 +4,29 @@ Arithmetic (+, -, *, /, **) already works on both; these helpers cover the rest
 (square root, maximum, element-wise choice, zeros and scalar extraction) by looking at
 the type of the array. torch is imported only when a tensor is actually passed in, so
 the rules run on NumPy without torch installed.
+
+In-place writes. The operations that compute the new value of a state entry or of the parameter
+take that old value as ``into=``. By default ``into`` is ignored and a new array is returned, so a
+rule stays a pure function (NumPy, sweeps, the book). Inside :func:`writing_in_place` (which the
+drop-in optimizers enter for their step) the result is written into ``into`` instead, as torch.optim
+does with its ``_`` methods: the same kernel, so the same rounding, without a fresh allocation and a
+copy back. A rule passes ``into=`` only where the old value is never read again.
+
+Tensor lists. A :class:`~adaptive_optim.rules._tensor_list.TensorList` (the tensors of one param
+group) goes through the same helpers and arithmetic, each a single ``torch._foreach_*`` call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
+
+from ._tensor_list import TensorList
+
 
 
 def is_tensor(x: Any) -> bool:
@@ -27,14 +41,74 @@ def _torch():
     return torch
 
 
+_in_place = False
+
+
+@contextlib.contextmanager
+def writing_in_place() -> Iterator[None]:
+    """Within this block, tensor operations given ``into=`` write their result there.
+
+    Process-wide while it lasts: the drop-in optimizers hold it for their own step only. Pure
+    callers of the rules (NumPy arrays, or tensors outside such a step) are unaffected.
+    """
+    global _in_place
+    before, _in_place = _in_place, True
+    try:
+        yield
+    finally:
+        _in_place = before
+
+
+def _destination(into):
+    """Where a result goes: ``into`` when writing in place into a dense tensor (or list), else None."""
+    if not _in_place or into is None:
+        return None
+    if isinstance(into, TensorList) or (is_tensor(into) and not into.is_sparse):
+        return into
+    return None
+
+
+def _assign(dest, x, in_place: Callable, compute: Callable):
+    """The result of an operation on ``x``: ``in_place(x)`` when ``dest`` is ``x`` itself, else
+    ``compute()``, copied into ``dest`` when there is one of the same shape and dtype."""
+    if dest is None:
+        return compute()
+    if dest is x:
+        in_place(dest)
+        return dest
+    result = compute()
+    if isinstance(dest, TensorList):
+        _torch()._foreach_copy_(dest.tensors, result.tensors)
+        return dest
+    if is_tensor(result) and not result.is_sparse and result.shape == dest.shape and result.dtype == dest.dtype:
+        dest.copy_(result)
+        return dest
+    return result
+
+
+def mul(x, factor, into=None):
+    """``x · factor``, written into ``into`` inside :func:`writing_in_place`."""
+    if isinstance(x, TensorList):
+        return x.mul(factor, into=_destination(into))
+    return _assign(_destination(into) if is_tensor(x) else None, x,
+                   lambda d: d.mul_(factor), lambda: x * factor)
+
+
 def sqrt(x):
     """Element-wise square root (correctly rounded in both backends)."""
+    if isinstance(x, TensorList):
+        return x.sqrt()
     return _torch().sqrt(x) if is_tensor(x) else np.sqrt(x)
 
 
-def maximum(a, b):
+def maximum(a, b, into=None):
     """Element-wise maximum of two arrays of the same backend."""
-    return _torch().maximum(a, b) if is_tensor(a) else np.maximum(a, b)
+    if isinstance(a, TensorList):
+        return a.maximum(b, into=_destination(into))
+    if is_tensor(a):
+        return _assign(_destination(into), a, lambda d: _torch().maximum(d, b, out=d),
+                       lambda: _torch().maximum(a, b))
+    return np.maximum(a, b)
 
 
 def zeros_like(x):
@@ -128,6 +202,8 @@ def as_real(x):
     The adaptive rules square gradients coordinate-wise, so, like torch.optim, they treat a
     complex parameter as a pair of real ones from the point where torch does.
     """
+    if isinstance(x, TensorList):
+        return x.as_real()
     if is_tensor(x):
         return _torch().view_as_real(x) if x.is_complex() else x
     if isinstance(x, np.ndarray) and np.iscomplexobj(x):
@@ -177,15 +253,18 @@ def select(condition, if_true: Callable[[], Any], if_false: Callable[[], Any]):
     return np.where(condition, a, b)
 
 
-def lerp(start, end, weight):
+def lerp(start, end, weight, into=None):
     """``start + weight·(end − start)``, evaluated as torch.lerp does.
 
     torch.lerp switches formula at |weight| = 0.5 (``end − (end − start)(1 − weight)`` above it,
     so that weight 1 gives ``end`` exactly) and fuses the multiply-add; NumPy gets the same two
     formulas, unfused, so the backends agree to an ulp per call.
     """
+    if isinstance(start, TensorList):
+        return start.lerp(end, weight, into=_destination(into))
     if is_tensor(start):
-        return _torch().lerp(start, end, weight)
+        return _assign(_destination(into), start, lambda d: d.lerp_(end, weight),
+                       lambda: _torch().lerp(start, end, weight))
     return select(np.abs(weight) < 0.5,
                   lambda: start + weight * (end - start),
                   lambda: end - (end - start) * (1 - weight))
@@ -213,36 +292,49 @@ def _sparse_values(sparse, values):
     return _torch().sparse_coo_tensor(sparse._indices(), values, sparse.shape)
 
 
-def add_scaled(x, y, alpha):
+def add_scaled(x, y, alpha, into=None):
     """``x + alpha·y``: torch.add(x, y, alpha=alpha) on tensors (a fused multiply-add on CPU)."""
+    if isinstance(x, TensorList):
+        return x.add_scaled(y, alpha, into=_destination(into))
+    dest = _destination(into) if is_tensor(x) else None
     if _fusable(x, alpha):
-        return _torch().add(x, y, alpha=alpha)
-    return x + alpha * y
+        return _assign(dest, x, lambda d: d.add_(y, alpha=alpha), lambda: _torch().add(x, y, alpha=alpha))
+    return _assign(dest, None, None, lambda: x + alpha * y)
 
 
-def addcmul(x, a, b, value=1):
+def addcmul(x, a, b, value=1, into=None):
     """``x + value·a·b``: torch.addcmul on tensors (fused on CPU).
 
     For a coalesced sparse ``a is b`` (Adagrad's sum of squares) the product is formed on the
     stored values only, as torch.optim.Adagrad does.
     """
+    if isinstance(x, TensorList):
+        return x.addcmul(a, b, value, into=_destination(into))
+    dest = _destination(into) if is_tensor(x) else None
     if is_sparse(a) and a is b and value == 1:
-        return x + _sparse_values(a, a._values().pow(2))
+        squares = _sparse_values(a, a._values().pow(2))
+        return _assign(dest, x, lambda d: d.add_(squares), lambda: x + squares)
     if _fusable(x, value):
-        return _torch().addcmul(x, a, b, value=value)
-    return x + value * a * b
+        return _assign(dest, x, lambda d: d.addcmul_(a, b, value=value),
+                       lambda: _torch().addcmul(x, a, b, value=value))
+    return _assign(dest, None, None, lambda: x + value * a * b)
 
 
-def addcdiv(x, a, b, value=1):
+def addcdiv(x, a, b, value=1, into=None):
     """``x + value·a/b``: torch.addcdiv on tensors.
 
     For a coalesced sparse ``a`` the quotient is formed at ``a``'s entries only and added with
     ``alpha=value``, as torch.optim.Adagrad does for sparse gradients.
     """
+    if isinstance(x, TensorList):
+        return x.addcdiv(a, b, value, into=_destination(into))
+    dest = _destination(into) if is_tensor(x) else None
     if is_sparse(a):
-        b_values = b.sparse_mask(a)._values()
-        return _torch().add(x, _sparse_values(a, a._values() / b_values), alpha=value)
+        quotients = _sparse_values(a, a._values() / b.sparse_mask(a)._values())
+        return _assign(dest, x, lambda d: d.add_(quotients, alpha=value),
+                       lambda: _torch().add(x, quotients, alpha=value))
     if _fusable(x, value):
-        return _torch().addcdiv(x, a, b, value=value)
-    return x + value * a / b
+        return _assign(dest, x, lambda d: d.addcdiv_(a, b, value=value),
+                       lambda: _torch().addcdiv(x, a, b, value=value))
+    return _assign(dest, None, None, lambda: x + value * a / b)
 

@@ -44,6 +44,6 @@ class Adagrad(Rule):
         grad = l2_penalty(self.direction(grad), param, self.weight_decay)
         clr = _ops.ratio(self.lr, 1 + (_ops.count(step) - 1) * self.lr_decay)
         param, grad, sum_ = _ops.as_real(param), _ops.as_real(grad), _ops.as_real(state["sum"])
-        sum_ = _ops.addcmul(sum_, grad, grad)
+        sum_ = _ops.addcmul(sum_, grad, grad, into=sum_)
         std = _ops.sqrt(sum_) + self.eps
-        return _ops.addcdiv(param, grad, std, -clr), {"step": step, "sum": sum_}
+        return _ops.addcdiv(param, grad, std, -clr, into=param), {"step": step, "sum": sum_}

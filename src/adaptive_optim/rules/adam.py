@@ -35,14 +35,15 @@ def decay_or_penalize(param, grad, lr, weight_decay, decoupled: bool):
     if not _ops.is_nonzero(weight_decay):
         return param, grad
     if decoupled:
-        return param * (1 - lr * weight_decay), grad
+        return _ops.mul(param, 1 - lr * weight_decay, into=param), grad
     return param, l2_penalty(grad, param, weight_decay)
 
 
 def moments(state: State, grad, beta1, beta2):
     """The two exponential moving averages, m_t (``exp_avg``) and v_t (``exp_avg_sq``)."""
-    exp_avg = _ops.lerp(_ops.as_real(state["exp_avg"]), grad, 1 - beta1)
-    exp_avg_sq = _ops.addcmul(_ops.as_real(state["exp_avg_sq"]) * beta2, grad, grad, 1 - beta2)
+    exp_avg, exp_avg_sq = _ops.as_real(state["exp_avg"]), _ops.as_real(state["exp_avg_sq"])
+    exp_avg = _ops.lerp(exp_avg, grad, 1 - beta1, into=exp_avg)
+    exp_avg_sq = _ops.addcmul(_ops.mul(exp_avg_sq, beta2, into=exp_avg_sq), grad, grad, 1 - beta2, into=exp_avg_sq)
     return exp_avg, exp_avg_sq
 
 
@@ -85,9 +86,9 @@ class Adam(Rule):
         step_size = _ops.ratio(self.lr, bias_correction1)
         if self.amsgrad:
             max_exp_avg_sq = _ops.as_real(needs(state, "max_exp_avg_sq", "amsgrad=True"))
-            exp_avg_sq = new_state["max_exp_avg_sq"] = _ops.maximum(max_exp_avg_sq, exp_avg_sq)
+            exp_avg_sq = new_state["max_exp_avg_sq"] = _ops.maximum(max_exp_avg_sq, exp_avg_sq, into=max_exp_avg_sq)
         denom = _ops.sqrt(exp_avg_sq) / _ops.root(bias_correction2) + self.eps
-        return _ops.addcdiv(param, exp_avg, denom, -step_size), new_state
+        return _ops.addcdiv(param, exp_avg, denom, -step_size, into=param), new_state
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -59,6 +59,12 @@ def check_inputs(param, grad) -> None:
     NumPy) and the gradient must have exactly the parameter's shape: broadcasting one against
     the other would silently reshape the parameter, and a list would be repeated, not scaled.
     """
+    if isinstance(param, _ops.TensorList) or isinstance(grad, _ops.TensorList):
+        if not (isinstance(param, _ops.TensorList) and isinstance(grad, _ops.TensorList) and len(param) == len(grad)):
+            raise TypeError("param and grad must be both TensorLists of the same length")
+        if [p.shape for p in param.tensors] != [g.shape for g in grad.tensors]:
+            raise ValueError("each grad in a TensorList must have the shape of its param")
+        return
     for name, x in (("param", param), ("grad", grad)):
         if not (_ops.is_tensor(x) or isinstance(x, (np.ndarray, np.generic, int, float, complex))):
             raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {_kind(x)}; "

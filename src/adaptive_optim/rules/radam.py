@@ -84,4 +84,4 @@ class RAdam(Rule):
             return bias_corrected_exp_avg * self.lr
 
         update = _ops.select(rho_t > self.threshold, rectified, unrectified)
-        return _ops.add_scaled(param, update, -1.0), {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+        return _ops.add_scaled(param, update, -1.0, into=param), {"step": step, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}

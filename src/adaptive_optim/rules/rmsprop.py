@@ -52,17 +52,20 @@ class RMSprop(Rule):
         new_state = dict(state, step=state["step"] + 1)
         grad = l2_penalty(self.direction(grad), param, self.weight_decay)
         param, grad = _ops.as_real(param), _ops.as_real(grad)
-        square_avg = _ops.addcmul(_ops.as_real(state["square_avg"]) * self.alpha, grad, grad, 1 - self.alpha)
+        square_avg = _ops.as_real(state["square_avg"])
+        square_avg = _ops.addcmul(_ops.mul(square_avg, self.alpha, into=square_avg), grad, grad, 1 - self.alpha,
+                                  into=square_avg)
         new_state["square_avg"] = square_avg
         if self.centered:
-            grad_avg = _ops.lerp(_ops.as_real(needs(state, "grad_avg", "centered=True")), grad, 1 - self.alpha)
+            grad_avg = _ops.as_real(needs(state, "grad_avg", "centered=True"))
+            grad_avg = _ops.lerp(grad_avg, grad, 1 - self.alpha, into=grad_avg)
             new_state["grad_avg"] = grad_avg
             avg = _ops.sqrt(_ops.addcmul(square_avg, grad_avg, grad_avg, -1)) + self.eps
         else:
             avg = _ops.sqrt(square_avg) + self.eps
         if _ops.is_positive(self.momentum):
             buf = _ops.as_real(needs(state, "momentum_buffer", "momentum > 0"))
-            buf = _ops.addcdiv(buf * self.momentum, grad, avg)
+            buf = _ops.addcdiv(_ops.mul(buf, self.momentum, into=buf), grad, avg, into=buf)
             new_state["momentum_buffer"] = buf
-            return _ops.add_scaled(param, buf, -self.lr), new_state
-        return _ops.addcdiv(param, grad, avg, -self.lr), new_state
+            return _ops.add_scaled(param, buf, -self.lr, into=param), new_state
+        return _ops.addcdiv(param, grad, avg, -self.lr, into=param), new_state

@@ -45,7 +45,10 @@ class SGD(Rule):
         new_state = dict(state)
         if _ops.is_nonzero(self.momentum):
             buf = state.get("momentum_buffer")
-            buf = grad if buf is None else _ops.add_scaled(buf * self.momentum, grad, 1 - self.dampening)
+            if buf is not None:
+                buf = _ops.add_scaled(_ops.mul(buf, self.momentum, into=buf), grad, 1 - self.dampening, into=buf)
+            else:
+                buf = grad
             new_state["momentum_buffer"] = buf
             grad = _ops.add_scaled(grad, buf, self.momentum) if self.nesterov else buf
-        return _ops.add_scaled(param, grad, -self.lr), new_state
+        return _ops.add_scaled(param, grad, -self.lr, into=param), new_state

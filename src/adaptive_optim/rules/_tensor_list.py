@@ -1,0 +1,113 @@
+"""A list of tensors that the rules step as one array: each operation is one ``torch._foreach_*`` call.
+
+The drop-in optimizers hand a rule the parameters, gradients and state entries of a whole param
+group (tensors of one device and dtype) as TensorLists, so the rule's dozen operations run once per
+group instead of once per tensor. Coefficients are numbers shared by the whole list: plain Python
+numbers, or 0-d tensors (the bias corrections), read once with ``.item()`` as torch.optim reads its
+step counts. torch's foreach kernels round as its per-tensor ones (on the CPU they call them), so
+results are unchanged. torch is imported only when a list is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _number(x: Any):
+    """A coefficient as the Scalar torch's foreach kernels take (a 0-d tensor read exactly)."""
+    if isinstance(x, TensorList):
+        raise TypeError("a TensorList is not a coefficient")
+    return x.item() if _torch().is_tensor(x) else x
+
+
+class TensorList:
+    """Tensors of one device and dtype, with the arithmetic and ``_ops`` operations the rules use."""
+
+    __slots__ = ("tensors",)
+
+    def __init__(self, tensors: Sequence[Any]) -> None:
+        self.tensors = list(tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def __repr__(self) -> str:
+        return f"TensorList({len(self.tensors)} tensors)"
+
+    def _foreach(self, name: str, *args, into: "TensorList | None" = None, **kwargs) -> "TensorList":
+        torch = _torch()
+        args = tuple(a.tensors if isinstance(a, TensorList) else a for a in args)
+        if into is self:
+            getattr(torch, f"_foreach_{name}_")(self.tensors, *args, **kwargs)
+            return self
+        result = TensorList(getattr(torch, f"_foreach_{name}")(self.tensors, *args, **kwargs))
+        if into is not None:
+            torch._foreach_copy_(into.tensors, result.tensors)
+            return into
+        return result
+
+    def _binary(self, name: str, other) -> "TensorList":
+        return self._foreach(name, other if isinstance(other, TensorList) else _number(other))
+
+    # arithmetic, each with a TensorList (element by element) or a coefficient
+    def __neg__(self) -> "TensorList":
+        return self._foreach("neg")
+
+    def __add__(self, other) -> "TensorList":
+        return self._binary("add", other)
+
+    def __radd__(self, other) -> "TensorList":
+        return self._binary("add", other)
+
+    def __sub__(self, other) -> "TensorList":
+        return self._binary("sub", other)
+
+    def __rsub__(self, other) -> "TensorList":
+        return TensorList([other - t for t in self.tensors])
+
+    def __mul__(self, other) -> "TensorList":
+        return self._binary("mul", other)
+
+    def __rmul__(self, other) -> "TensorList":
+        return self._binary("mul", other)
+
+    def __truediv__(self, other) -> "TensorList":
+        return self._binary("div", other)
+
+    def __rtruediv__(self, other) -> "TensorList":
+        # no foreach kernel divides a number by tensors; one division per tensor rounds as torch's
+        return TensorList([other / t for t in self.tensors])
+
+    # the operations of adaptive_optim.rules._ops
+    def mul(self, factor, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("mul", _number(factor), into=into)
+
+    def sqrt(self) -> "TensorList":
+        return self._foreach("sqrt")
+
+    def maximum(self, other: "TensorList", into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("maximum", other, into=into)
+
+    def lerp(self, end: "TensorList", weight, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("lerp", end, _number(weight), into=into)
+
+    def add_scaled(self, other: "TensorList", alpha, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("add", other, alpha=_number(alpha), into=into)
+
+    def addcmul(self, a: "TensorList", b: "TensorList", value, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("addcmul", a, b, _number(value), into=into)
+
+    def addcdiv(self, a: "TensorList", b: "TensorList", value, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("addcdiv", a, b, _number(value), into=into)
+
+    def as_real(self) -> "TensorList":
+        """Complex tensors as real views (…, 2); the list itself when none is complex."""
+        if not any(t.is_complex() for t in self.tensors):
+            return self
+        return TensorList([_torch().view_as_real(t) if t.is_complex() else t for t in self.tensors])

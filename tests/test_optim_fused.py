@@ -1,0 +1,165 @@
+"""Issue 15's fast paths: the tensor-list step (default flags) and ``fused=True`` (the rule compiled).
+
+The default step runs the rule over a param group's tensors as TensorLists (torch's ``_foreach``
+kernels), writing in place; on the CPU those kernels call the per-tensor ones, so the step stays
+bitwise equal to torch.optim's default (tests/test_optim_equivalence.py and
+tests/test_optim_reliability.py check that on every flag; here: groups that mix what the lists
+must keep apart).
+
+``fused=True`` compiles the same rule with torch.compile (inductor). Tolerance, float64: the compiled
+step evaluates the same operations as the eager one, but inductor fuses them and may round a
+product and a sum once instead of twice (an FMA), or evaluate ``pow`` with another libm routine, so
+each elementwise result may differ by a few units of u = 2⁻⁵³ relative; torch's fused CPU kernel
+does the same in its own order. One step passes θ (|θ| < 3 here) through at most ~15 rounded
+operations (RAdam), so two such steps differ by at most 2·15·u·(|θ| + |Δθ|) < 30·2⁻⁵³·4 ≈ 1.3e-14
+per step, and STEPS = 8 steps of an optimizer contracting on this quadratic loss at most 8× that,
+1.1e-13: ATOL = 2e-13 covers it, and is 10⁹ times smaller than a real discrepancy (a missed bias
+correction changes θ by ~1e-3 at step 1).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch._dynamo
+
+from adaptive_optim import optim as ours
+from optim_cases import NAMES
+from test_optim_compiled import KWARGS, STEPS, tiny_problem
+
+ATOL = 2e-13
+TORCH_FUSED = ("SGD", "Adagrad", "Adam", "AdamW")
+
+
+def train(make_opt, steps=STEPS, scheduler=None):
+    model, x, y = tiny_problem()
+    opt = make_opt(model.parameters())
+    sched = scheduler(opt) if scheduler else None
+    for _ in range(steps):
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+        if sched:
+            sched.step()
+    return [p.detach().clone() for p in model.parameters()], opt
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_matches_torchs_fused_kernel_or_our_eager_step(name):
+    """Where torch has a fused kernel, ours (compiled) agrees with it; elsewhere with our eager
+    step, which is torch's default arithmetic bit for bit."""
+    kw = KWARGS[name]
+    fused, opt = train(lambda ps: getattr(ours, name)(ps, fused=True, **kw))
+    library = torch.optim if name in TORCH_FUSED else ours
+    reference, ref_opt = train(lambda ps: getattr(library, name)(ps, **kw, **({"fused": True} if name in TORCH_FUSED else {})))
+    for f, r in zip(fused, reference):
+        torch.testing.assert_close(f, r, rtol=0, atol=ATOL)
+    if name in TORCH_FUSED:
+        for s_t, s_o in zip(ref_opt.state.values(), opt.state.values()):
+            assert s_t.keys() == s_o.keys()
+            for key in s_t:  # torch's fused format: step a float32 tensor on the parameter's device
+                assert (s_o[key].dtype, s_o[key].device) == (s_t[key].dtype, s_t[key].device), key
+
+
+def test_scheduler_changing_lr_every_step_compiles_once():
+    """lr reaches the compiled step as a 0-d tensor, updated in place: a new value each step
+    (LambdaLR) is data, not a constant baked into the graph, so nothing recompiles."""
+    torch._dynamo.reset()
+    counters = torch._dynamo.utils.counters
+    graphs = []
+
+    def schedule(opt):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / (1 + k))
+
+    model, x, y = tiny_problem()
+    opt = ours.Adam(model.parameters(), lr=0.01, fused=True)
+    sched = schedule(opt)
+    for _ in range(STEPS):
+        opt.zero_grad()
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+        sched.step()
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert graphs[0] >= 1 and graphs[-1] == graphs[0], graphs
+    eager, _ = train(lambda ps: ours.Adam(ps, lr=0.01), scheduler=schedule)
+    for f, e in zip(model.parameters(), eager):
+        torch.testing.assert_close(f.detach(), e, rtol=0, atol=ATOL)
+
+
+def refusal(cls, make_grad, dtype=torch.float32, **kw):
+    """The (type, message) of the error that the first step (or the constructor) raises."""
+    p = torch.zeros(4, 3, dtype=dtype, requires_grad=True)
+    try:
+        opt = cls([p], fused=True, **kw)
+        p.grad = make_grad(p)
+        opt.step()
+    except Exception as err:  # noqa: BLE001 - the error itself is compared
+        return type(err), str(err)
+    return None
+
+
+def sparse_grad(p):
+    return torch.sparse_coo_tensor(torch.tensor([[0, 2]]), torch.ones(2, 3, dtype=p.dtype), p.shape)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_refuses_what_torch_refuses(name):
+    """Sparse gradients, complex and integer parameters: torch's error where torch has a fused
+    kernel; the same kind of error, naming the problem, where it has none."""
+    kw = {"lr": 0.1, "momentum": 0.9} if name == "SGD" else {}
+    cases = [(sparse_grad, torch.float32), (torch.ones_like, torch.complex64)]
+    for make_grad, dtype in cases:
+        mine = refusal(getattr(ours, name), make_grad, dtype, **kw)
+        assert mine is not None and mine[0] is RuntimeError, (name, dtype)
+        if name in TORCH_FUSED:
+            assert mine == refusal(getattr(torch.optim, name), make_grad, dtype, **kw)
+        else:
+            assert "sparse" in mine[1] or "floating point" in mine[1]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tensor_lists_keep_apart_what_they_must(name):
+    """One group mixing float32, float64, complex and sparse-free parameters, one without a gradient
+    at first (so step counts differ): bitwise equal to torch.optim's default, state included."""
+    def make():
+        g = torch.Generator().manual_seed(0)
+        return [torch.randn(3, 2, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+                for dtype in (torch.float32, torch.float64, torch.float32, torch.complex64)]
+
+    kw = dict(KWARGS[name])
+    params_t, params_o = make(), make()
+    opt_t, opt_o = getattr(torch.optim, name)(params_t, **kw), getattr(ours, name)(params_o, **kw)
+    for k in range(4):
+        for params, opt in ((params_t, opt_t), (params_o, opt_o)):
+            g = torch.Generator().manual_seed(k + 1)
+            for i, p in enumerate(params):
+                grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
+                p.grad = None if (i == 2 and k < 2) else grad
+            opt.step()
+        for p, q in zip(params_t, params_o):
+            assert torch.equal(q, p), (name, k)
+    for p, q in zip(params_t, params_o):
+        assert opt_o.state[q].keys() == opt_t.state[p].keys()
+        for key in opt_t.state[p]:
+            assert torch.equal(opt_o.state[q][key], opt_t.state[p][key]), key
+
+
+def test_rules_stay_pure_outside_the_drop_ins_step():
+    """The public rule API is unchanged: rule.update on tensors returns new tensors and leaves its
+    inputs as they were (the in-place writes happen only inside an optimizer's step)."""
+    from adaptive_optim import rules
+
+    p, g = torch.randn(5), torch.randn(5)
+    for rule in (rules.SGD(lr=0.1, momentum=0.9), rules.Adagrad(), rules.RMSprop(momentum=0.5, centered=True),
+                 rules.Adam(amsgrad=True, weight_decay=0.1), rules.AdamW(), rules.RAdam()):
+        state = rule.init(p)
+        state["step"] = torch.tensor(3.0) if "step" in state else None
+        state = {k: v for k, v in state.items() if v is not None}
+        if isinstance(rule, rules.SGD):
+            state["momentum_buffer"] = torch.randn(5)
+        before = {k: v.clone() for k, v in state.items()}
+        p0 = p.clone()
+        new_p, new_state = rule.update(p, g, state)
+        assert torch.equal(p, p0) and new_p is not p
+        for k, v in state.items():
+            assert torch.equal(v, before[k]) and new_state[k] is not v, (type(rule).__name__, k)
