@@ -19,6 +19,7 @@ measured bandwidth of a large device-to-device copy.
 
     python benchmarks/fast_steps.py                     # CPU, both models
     python benchmarks/fast_steps.py --quick             # fewer rounds, for a first look
+    python benchmarks/fast_steps.py --threads 1 --clock cpu   # on a busy shared machine
     python benchmarks/fast_steps.py --device cuda       # the same table on a GPU, plus the floor
 """
 
@@ -84,21 +85,28 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.process_time, this process's CPU seconds
+
+
 def timed(step: Callable[[], object], steps: int, device: str) -> float:
-    """Mean wall-clock seconds of ``steps`` calls of ``step``."""
+    """Mean seconds (wall clock, or CPU with --clock cpu) of ``steps`` calls of ``step``."""
     sync(device)
-    start = time.perf_counter()
+    start = CLOCK()
     for _ in range(steps):
         step()
     sync(device)
-    return (time.perf_counter() - start) / steps
+    return (CLOCK() - start) / steps
 
 
 def measure(name: str, count: int, size: int, device: str, repeats: int, steps: int,
             warmup: int) -> tuple[dict[str, float | None], float]:
     """Median ms per step of each way, and the seconds of ours fused's first step (compiling)."""
     opts = {way: make_optimizer(way, name, make_params(count, size, device)) for way in WAYS}
-    first_fused = timed(opts["ours fused"].step, 1, device) if opts["ours fused"] else float("nan")
+    start = time.perf_counter()  # wall clock: inductor compiles in worker processes
+    if opts["ours fused"]:
+        opts["ours fused"].step()
+    sync(device)
+    first_fused = time.perf_counter() - start if opts["ours fused"] else float("nan")
     for opt in opts.values():
         if opt is not None:
             timed(opt.step, warmup, device)
@@ -145,12 +153,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and steps")
     parser.add_argument("--only", nargs="*", default=list(OPTIMIZERS), help="optimizers to run")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time, steadier on a busy shared machine (use with --threads 1)")
     args = parser.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats, steps, warmup = (3, 3, 2) if args.quick else (7, 5, 3)
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, device {args.device}, "
-          f"{torch.get_num_threads()} threads; median of {repeats} rounds of {steps} steps, ms per step")
+          f"{torch.get_num_threads()} threads; median of {repeats} rounds of {steps} steps, "
+          f"{args.clock} ms per step; compile: wall-clock s of the first fused step")
     if args.device.startswith("cuda"):
         print(f"GPU: {torch.cuda.get_device_name()}")
     header = "".join(f"{w:>15}" for w in WAYS) + "   default ratio   fused ratio   compile s"

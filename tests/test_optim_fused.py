@@ -22,6 +22,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch._dynamo
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from adaptive_optim import optim as ours
 from optim_cases import NAMES
@@ -119,12 +120,15 @@ def test_fused_refuses_what_torch_refuses(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_tensor_lists_keep_apart_what_they_must(name):
-    """One group mixing float32, float64, complex and sparse-free parameters, one without a gradient
-    at first (so step counts differ): bitwise equal to torch.optim's default, state included."""
+    """One group mixing float32, float64 and complex parameters, one without a gradient at first (so
+    step counts differ) and one too large for a list (stepped alone): bitwise equal to torch.optim's
+    default, state included."""
     def make():
         g = torch.Generator().manual_seed(0)
-        return [torch.randn(3, 2, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
-                for dtype in (torch.float32, torch.float64, torch.float32, torch.complex64)]
+        shapes = [(3, 2)] * 4 + [(ours.TENSOR_MAX_NUMEL_IN_LIST + 1,)]
+        dtypes = (torch.float32, torch.float64, torch.float32, torch.complex64, torch.float32)
+        return [torch.randn(shape, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+                for shape, dtype in zip(shapes, dtypes)]
 
     kw = dict(KWARGS[name])
     params_t, params_o = make(), make()
@@ -163,3 +167,35 @@ def test_rules_stay_pure_outside_the_drop_ins_step():
         assert torch.equal(p, p0) and new_p is not p
         for k, v in state.items():
             assert torch.equal(v, before[k]) and new_state[k] is not v, (type(rule).__name__, k)
+
+
+class CopiesOfArrays(TorchDispatchMode):
+    """Records the copies (``copy_``, ``_foreach_copy_``) into tensors of more than one element."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.copies: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in (torch.ops.aten.copy_.default, torch.ops.aten._foreach_copy_.default):
+            targets = args[0] if isinstance(args[0], (list, tuple)) else [args[0]]
+            self.copies += [str(func) for t in targets if t.numel() > 1]
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_step_writes_state_in_place(name):
+    """The drop-in's step writes the new state and parameters into the tensors that hold them, with
+    no copy back (only the 0-d step counters are copied), on both paths: tensor lists (float lr)
+    and one tensor at a time (Tensor lr)."""
+    for lr in (0.01, torch.tensor(0.01)):
+        params = [torch.randn(4, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
+        opt = getattr(ours, name)(params, **dict(KWARGS[name], lr=lr))
+        for k in range(3):
+            for p in params:
+                p.grad = torch.randn(p.shape)
+            if k < 2:
+                opt.step()  # SGD's first step creates its buffer as a copy of the gradient, as torch does
+        with CopiesOfArrays() as mode:
+            opt.step()
+        assert mode.copies == [], (name, lr)
