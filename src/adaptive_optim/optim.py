@@ -16,7 +16,7 @@ corrections are tensor arithmetic, so ``torch.compile`` traces a whole step.
 
 How a step runs (issue 15). SGD, Adagrad, RMSprop, Adam, AdamW and RAdam write the new state and
 parameters in place (their rules pass the old value as ``into=``, which only a drop-in's step
-honours; see :mod:`adaptive_optim.rules._ops`) and, by default, step each param group's dense real
+honours; see ``adaptive_optim.rules._ops``) and, by default, step each param group's dense real
 tensors of one device and dtype as one TensorList: each operation of the rule is one
 ``torch._foreach_*`` call. This is taken for Python-number hyperparameters without ``capturable``;
 Tensor or NumPy hyperparameters, sparse gradients and complex parameters step tensor by tensor.
@@ -209,7 +209,7 @@ class RuleOptimizer(Optimizer):
     #: calls ``_ops.as_real`` where torch switches to the real view (as the six rules here do,
     #: so that weight decay rounds as torch's complex arithmetic does).
     complex_as_real: bool = True
-    #: True for the optimizers whose rules write in place (``into=``, see :mod:`adaptive_optim.rules._ops`):
+    #: True for the optimizers whose rules write in place (``into=``, see ``adaptive_optim.rules._ops``):
     #: their step writes state and parameters in place, steps each group's dense tensors as
     #: TensorLists (torch's foreach kernels), and ``fused=True`` compiles the rule.
     fast: bool = False
