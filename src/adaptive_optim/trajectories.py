@@ -283,7 +283,7 @@ def run(rule: Rule, landscape: Landscape, starts: ArrayLike | None = None, steps
     entry is not finite; it is marked in ``diverged``/``diverged_at`` and NaN from then on. No
     warning or exception is raised for diverging runs, on either backend. Hyperparameter arrays
     must be of the starts' backend (a clear TypeError says which is not). A batch runs the rule's
-    :meth:`~adaptive_optim.rules.base.Rule.per_point` version: LAMB's norms over each point, and a
+    ``per_point`` version (:class:`~adaptive_optim.rules.Rule`): LAMB's norms over each point, and a
     clear ValueError for rules whose statistics would mix the runs (Muon, Adafactor, 8-bit). Positions are float64 unless the starts (or array
     hyperparameters) are another float type.
     """
