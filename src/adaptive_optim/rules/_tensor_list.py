@@ -88,8 +88,14 @@ class TensorList:
     def mul(self, factor, into: "TensorList | None" = None) -> "TensorList":
         return self._foreach("mul", _number(factor), into=into)
 
-    def sqrt(self) -> "TensorList":
-        return self._foreach("sqrt")
+    def sqrt(self, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("sqrt", into=into)
+
+    def add(self, other, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("add", _number(other), into=into)
+
+    def div(self, other, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("div", _number(other), into=into)
 
     def maximum(self, other: "TensorList", into: "TensorList | None" = None) -> "TensorList":
         return self._foreach("maximum", other, into=into)

@@ -77,7 +77,8 @@ class RAdam(Rule):
         rho_t = rho(t, beta2)
 
         def rectified():
-            adaptive_lr = _ops.root(bias_correction2) / (_ops.sqrt(exp_avg_sq) + self.eps)
+            denom = _ops.sqrt(exp_avg_sq)  # √v_t + ε, built in this one fresh array
+            adaptive_lr = _ops.root(bias_correction2) / _ops.add(denom, self.eps, into=denom)
             return bias_corrected_exp_avg * self.lr * adaptive_lr * rectification(rho_t, rho_infinity)
 
         def unrectified():
