@@ -57,6 +57,7 @@ from __future__ import annotations
 import types
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
@@ -139,6 +140,18 @@ def _same_memory(a: Tensor, b: Tensor) -> bool:
         return False
     return (a.dtype == b.dtype and a.shape == b.shape and a.stride() == b.stride()
             and a.device == b.device and a.data_ptr() == b.data_ptr())
+
+
+def _exact_count(step: Any) -> float | None:
+    """A CPU float step tensor's value ``n`` as a Python float, where ``n + 1`` (in Python) is the value
+    torch.optim's ``step_t += 1`` then ``.item()`` gives (always in float64; in float32 when it holds
+    ``n + 1`` exactly); else None."""
+    if not (torch.is_tensor(step) and step.device.type == "cpu" and step.dtype in (torch.float32, torch.float64)):
+        return None
+    n = step.item()
+    if step.dtype == torch.float32 and float(np.float32(n + 1)) != n + 1:
+        return None
+    return n
 
 
 def _plain(value: Any) -> bool:
@@ -285,12 +298,15 @@ class RuleOptimizer(Optimizer):
                 for p in with_grad:
                     self._step_one(p, group, rule)
                 continue
+            # Python-number hyperparameters: the step count reaches the rule as a number, as torch.optim
+            # reads it (``.item()``), so its bias corrections are float arithmetic, not 0-d tensor ops
+            numeric_step = not group.get("capturable") and all(_plain(group[name]) for name in self.rule_fields)
             with _ops.writing_in_place():
                 lists, rest = self._lists(group, with_grad, rule)
                 for params in lists:
                     self._step_list(params, rule)
                 for p in rest:
-                    self._step_one(p, group, rule)
+                    self._step_one(p, group, rule, numeric_step=numeric_step)
         return loss
 
     def _lists(self, group: dict[str, Any], params: list[Tensor],
@@ -387,7 +403,10 @@ class RuleOptimizer(Optimizer):
     #: torch's error for a sparse gradient with fused=True ("{name}": the class name); None: ``sparse_error``
     fused_sparse_error: str | None = None
 
-    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
+    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule, numeric_step: bool = False) -> None:
+        """One parameter's step. ``numeric_step``: hand the rule a CPU step count as a Python float
+        (where that float plus one is the count torch's ``step_t += 1`` gives) and write its new
+        value back into the step tensor."""
         grad, mask = self.dense_grad(p, group)
         if mask is not None:
             raise NotImplementedError("dense_grad must return the gradient the rule steps and None")
@@ -398,16 +417,21 @@ class RuleOptimizer(Optimizer):
                 state["step"] = state["step"].to(p.device)
         if group.get("capturable") and "step" in state and not torch.compiler.is_compiling():
             _check_capturable(p, state["step"])
+        count = _exact_count(state.get("step")) if numeric_step else None
+        given = state if count is None else dict(state, step=count)
         if p.is_complex() and self.complex_as_real:
-            views = {k: as_real(v) if torch.is_tensor(v) else v for k, v in state.items()}
+            views = {k: as_real(v) if torch.is_tensor(v) else v for k, v in given.items()}
             new_param, new_state = rule.update(as_real(p), as_real(grad), views)
         else:
-            new_param, new_state = rule.update(p, grad, state)
+            new_param, new_state = rule.update(p, grad, given)
         target = p if new_param.shape == p.shape else as_real(p)
         if not _same_memory(target, new_param):  # else the rule wrote in place
             target.copy_(new_param)
         for key, value in new_state.items():
-            _store(state, key, value, p)
+            if key == "step" and given is not state:
+                state["step"].fill_(value)
+            else:
+                _store(state, key, value, p)
         if state:
             self.state[p] = state
 
