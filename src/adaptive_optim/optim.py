@@ -358,12 +358,17 @@ class RuleOptimizer(Optimizer):
         params, states = [p for p, _ in members], [s for _, s in members]
         first = states[0]
         lists = {k: v if k == "step" else TensorList([s[k] for s in states]) for k, v in first.items()}
+        count = _exact_count(first.get("step"))  # the count as a number, as in _step_one
+        if count is not None:
+            lists["step"] = count
         param_list = TensorList(params)
         new_param, new_state = rule.update(param_list, TensorList([p.grad for p in params]), lists)
         if new_param is not param_list:
             torch._foreach_copy_(params, new_param.tensors)
         for key, value in new_state.items():
             if key == "step":
+                if not torch.is_tensor(value):
+                    value = torch.tensor(value, dtype=first["step"].dtype)
                 torch._foreach_copy_([s["step"] for s in states], [value] * len(states))
             elif value is not lists.get(key):
                 for p, s, v in zip(params, states, value.tensors):

@@ -86,7 +86,7 @@ class TensorList:
 
     # the operations of adaptive_optim.rules._ops
     def mul(self, factor, into: "TensorList | None" = None) -> "TensorList":
-        return self._foreach("mul", _number(factor), into=into)
+        return self._foreach("mul", factor if isinstance(factor, TensorList) else _number(factor), into=into)
 
     def sqrt(self, into: "TensorList | None" = None) -> "TensorList":
         return self._foreach("sqrt", into=into)

@@ -79,7 +79,9 @@ class RAdam(Rule):
         def rectified():
             denom = _ops.sqrt(exp_avg_sq)  # √v_t + ε, built in this one fresh array
             adaptive_lr = _ops.root(bias_correction2) / _ops.add(denom, self.eps, into=denom)
-            return bias_corrected_exp_avg * self.lr * adaptive_lr * rectification(rho_t, rho_infinity)
+            update = bias_corrected_exp_avg * self.lr  # a fresh array: the products below go into it
+            update = _ops.mul(update, adaptive_lr, into=update)
+            return _ops.mul(update, rectification(rho_t, rho_infinity), into=update)
 
         def unrectified():
             return bias_corrected_exp_avg * self.lr
