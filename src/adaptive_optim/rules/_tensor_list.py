@@ -81,7 +81,11 @@ class TensorList:
         return self._binary("div", other)
 
     def __rtruediv__(self, other) -> "TensorList":
-        # no foreach kernel divides a number by tensors; one division per tensor rounds as torch's
+        if isinstance(other, (int, float)):
+            # ``number / tensor`` is ``tensor.reciprocal() * number`` in torch (Tensor.__rdiv__): the same two kernels
+            result = self._foreach("reciprocal")
+            return result._foreach("mul", other, into=result)
+        # no foreach kernel divides a 0-d tensor by tensors; one division per tensor rounds as torch's
         return TensorList([other / t for t in self.tensors])
 
     # the operations of adaptive_optim.rules._ops
