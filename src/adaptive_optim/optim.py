@@ -21,7 +21,10 @@ tensors of one device and dtype as one TensorList: each operation of the rule is
 ``torch._foreach_*`` call. This is taken for Python-number hyperparameters without ``capturable``;
 Tensor or NumPy hyperparameters, sparse gradients and complex parameters step tensor by tensor.
 On the CPU torch's foreach kernels call its per-tensor ones, so either way the step is bitwise
-torch.optim's default. The other classes run the pure rule tensor by tensor.
+torch.optim's default. There, a CPU step count reaches the rule as a Python float, as torch.optim
+reads it with ``.item()``, so the bias corrections are float arithmetic rather than 0-d tensor
+operations (where the count plus one would round in float32, the tensor is passed). The other
+classes run the pure rule tensor by tensor.
 
 Flags that choose torch's kernel: ``foreach`` is accepted and refused exactly where torch
 refuses it (a Tensor lr or betas without ``capturable``), and the step is the same arithmetic
