@@ -21,7 +21,10 @@ tensors of one device and dtype as one TensorList: each operation of the rule is
 ``torch._foreach_*`` call. This is taken for Python-number hyperparameters without ``capturable``;
 Tensor or NumPy hyperparameters, sparse gradients and complex parameters step tensor by tensor.
 On the CPU torch's foreach kernels call its per-tensor ones, so either way the step is bitwise
-torch.optim's default. The other classes run the pure rule tensor by tensor.
+torch.optim's default. There, a CPU step count reaches the rule as a Python float, as torch.optim
+reads it with ``.item()``, so the bias corrections are float arithmetic rather than 0-d tensor
+operations (where the count plus one would round in float32, the tensor is passed). The other
+classes run the pure rule tensor by tensor.
 
 Flags that choose torch's kernel: ``foreach`` is accepted and refused exactly where torch
 refuses it (a Tensor lr or betas without ``capturable``), and the step is the same arithmetic
@@ -57,6 +60,7 @@ from __future__ import annotations
 import types
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
@@ -139,6 +143,18 @@ def _same_memory(a: Tensor, b: Tensor) -> bool:
         return False
     return (a.dtype == b.dtype and a.shape == b.shape and a.stride() == b.stride()
             and a.device == b.device and a.data_ptr() == b.data_ptr())
+
+
+def _exact_count(step: Any) -> float | None:
+    """A CPU float step tensor's value ``n`` as a Python float, where ``n + 1`` (in Python) is the value
+    torch.optim's ``step_t += 1`` then ``.item()`` gives (always in float64; in float32 when it holds
+    ``n + 1`` exactly); else None."""
+    if not (torch.is_tensor(step) and step.device.type == "cpu" and step.dtype in (torch.float32, torch.float64)):
+        return None
+    n = step.item()
+    if step.dtype == torch.float32 and float(np.float32(n + 1)) != n + 1:
+        return None
+    return n
 
 
 def _plain(value: Any) -> bool:
@@ -285,12 +301,15 @@ class RuleOptimizer(Optimizer):
                 for p in with_grad:
                     self._step_one(p, group, rule)
                 continue
+            # Python-number hyperparameters: the step count reaches the rule as a number, as torch.optim
+            # reads it (``.item()``), so its bias corrections are float arithmetic, not 0-d tensor ops
+            numeric_step = not group.get("capturable") and all(_plain(group[name]) for name in self.rule_fields)
             with _ops.writing_in_place():
                 lists, rest = self._lists(group, with_grad, rule)
                 for params in lists:
                     self._step_list(params, rule)
                 for p in rest:
-                    self._step_one(p, group, rule)
+                    self._step_one(p, group, rule, numeric_step=numeric_step)
         return loss
 
     def _lists(self, group: dict[str, Any], params: list[Tensor],
@@ -342,12 +361,17 @@ class RuleOptimizer(Optimizer):
         params, states = [p for p, _ in members], [s for _, s in members]
         first = states[0]
         lists = {k: v if k == "step" else TensorList([s[k] for s in states]) for k, v in first.items()}
+        count = _exact_count(first.get("step"))  # the count as a number, as in _step_one
+        if count is not None:
+            lists["step"] = count
         param_list = TensorList(params)
         new_param, new_state = rule.update(param_list, TensorList([p.grad for p in params]), lists)
         if new_param is not param_list:
             torch._foreach_copy_(params, new_param.tensors)
         for key, value in new_state.items():
             if key == "step":
+                if not torch.is_tensor(value):
+                    value = torch.tensor(value, dtype=first["step"].dtype)
                 torch._foreach_copy_([s["step"] for s in states], [value] * len(states))
             elif value is not lists.get(key):
                 for p, s, v in zip(params, states, value.tensors):
@@ -387,7 +411,10 @@ class RuleOptimizer(Optimizer):
     #: torch's error for a sparse gradient with fused=True ("{name}": the class name); None: ``sparse_error``
     fused_sparse_error: str | None = None
 
-    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule) -> None:
+    def _step_one(self, p: Tensor, group: dict[str, Any], rule: rules.Rule, numeric_step: bool = False) -> None:
+        """One parameter's step. ``numeric_step``: hand the rule a CPU step count as a Python float
+        (where that float plus one is the count torch's ``step_t += 1`` gives) and write its new
+        value back into the step tensor."""
         grad, mask = self.dense_grad(p, group)
         if mask is not None:
             raise NotImplementedError("dense_grad must return the gradient the rule steps and None")
@@ -398,16 +425,21 @@ class RuleOptimizer(Optimizer):
                 state["step"] = state["step"].to(p.device)
         if group.get("capturable") and "step" in state and not torch.compiler.is_compiling():
             _check_capturable(p, state["step"])
+        count = _exact_count(state.get("step")) if numeric_step else None
+        given = state if count is None else dict(state, step=count)
         if p.is_complex() and self.complex_as_real:
-            views = {k: as_real(v) if torch.is_tensor(v) else v for k, v in state.items()}
+            views = {k: as_real(v) if torch.is_tensor(v) else v for k, v in given.items()}
             new_param, new_state = rule.update(as_real(p), as_real(grad), views)
         else:
-            new_param, new_state = rule.update(p, grad, state)
+            new_param, new_state = rule.update(p, grad, given)
         target = p if new_param.shape == p.shape else as_real(p)
         if not _same_memory(target, new_param):  # else the rule wrote in place
             target.copy_(new_param)
         for key, value in new_state.items():
-            _store(state, key, value, p)
+            if key == "step" and given is not state:
+                state["step"].fill_(value)
+            else:
+                _store(state, key, value, p)
         if state:
             self.state[p] = state
 

@@ -94,11 +94,44 @@ def mul(x, factor, into=None):
                    lambda d: d.mul_(factor), lambda: x * factor)
 
 
-def sqrt(x):
-    """Element-wise square root (correctly rounded in both backends)."""
+def sqrt(x, into=None):
+    """Element-wise square root (correctly rounded in both backends), written into ``into`` inside
+    :func:`writing_in_place`."""
     if isinstance(x, TensorList):
-        return x.sqrt()
-    return _torch().sqrt(x) if is_tensor(x) else np.sqrt(x)
+        return x.sqrt(into=_destination(into))
+    if is_tensor(x):
+        return _assign(_destination(into), x, lambda d: d.sqrt_(), lambda: _torch().sqrt(x))
+    return np.sqrt(x)
+
+
+def _scalar_operand(x, y) -> bool:
+    """True when ``x`` op ``y`` has ``x``'s shape and dtype: ``y`` a number or a real 0-d tensor."""
+    if is_tensor(y):
+        return y.ndim == 0 and (x.is_complex() or not y.is_complex())
+    return isinstance(y, (int, float))
+
+
+def add(x, y, into=None):
+    """``x + y`` for a coefficient ``y``, written into ``into`` inside :func:`writing_in_place`.
+
+    The rules pass ``into=x`` where ``x`` is a fresh temporary (a denominator being built), so a
+    step allocates one array where ``(√v / c) + ε`` would allocate three; the same kernels run,
+    in the same order, so the result is unchanged.
+    """
+    if isinstance(x, TensorList):
+        return x.add(y, into=_destination(into))
+    if is_tensor(x) and _scalar_operand(x, y):
+        return _assign(_destination(into), x, lambda d: d.add_(y), lambda: x + y)
+    return x + y
+
+
+def div(x, y, into=None):
+    """``x / y`` for a coefficient ``y``, written into ``into`` inside :func:`writing_in_place` (see :func:`add`)."""
+    if isinstance(x, TensorList):
+        return x.div(y, into=_destination(into))
+    if is_tensor(x) and _scalar_operand(x, y):
+        return _assign(_destination(into), x, lambda d: d.div_(y), lambda: x / y)
+    return x / y
 
 
 def maximum(a, b, into=None):

@@ -81,15 +81,25 @@ class TensorList:
         return self._binary("div", other)
 
     def __rtruediv__(self, other) -> "TensorList":
-        # no foreach kernel divides a number by tensors; one division per tensor rounds as torch's
+        if isinstance(other, (int, float)):
+            # ``number / tensor`` is ``tensor.reciprocal() * number`` in torch (Tensor.__rdiv__): the same two kernels
+            result = self._foreach("reciprocal")
+            return result._foreach("mul", other, into=result)
+        # no foreach kernel divides a 0-d tensor by tensors; one division per tensor rounds as torch's
         return TensorList([other / t for t in self.tensors])
 
     # the operations of adaptive_optim.rules._ops
     def mul(self, factor, into: "TensorList | None" = None) -> "TensorList":
-        return self._foreach("mul", _number(factor), into=into)
+        return self._foreach("mul", factor if isinstance(factor, TensorList) else _number(factor), into=into)
 
-    def sqrt(self) -> "TensorList":
-        return self._foreach("sqrt")
+    def sqrt(self, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("sqrt", into=into)
+
+    def add(self, other, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("add", _number(other), into=into)
+
+    def div(self, other, into: "TensorList | None" = None) -> "TensorList":
+        return self._foreach("div", _number(other), into=into)
 
     def maximum(self, other: "TensorList", into: "TensorList | None" = None) -> "TensorList":
         return self._foreach("maximum", other, into=into)

@@ -45,5 +45,6 @@ class Adagrad(Rule):
         clr = _ops.ratio(self.lr, 1 + (_ops.count(step) - 1) * self.lr_decay)
         param, grad, sum_ = _ops.as_real(param), _ops.as_real(grad), _ops.as_real(state["sum"])
         sum_ = _ops.addcmul(sum_, grad, grad, into=sum_)
-        std = _ops.sqrt(sum_) + self.eps
+        std = _ops.sqrt(sum_)  # √s_t + ε, built in this one fresh array
+        std = _ops.add(std, self.eps, into=std)
         return _ops.addcdiv(param, grad, std, -clr, into=param), {"step": step, "sum": sum_}

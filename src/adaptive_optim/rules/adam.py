@@ -87,7 +87,8 @@ class Adam(Rule):
         if self.amsgrad:
             max_exp_avg_sq = _ops.as_real(needs(state, "max_exp_avg_sq", "amsgrad=True"))
             exp_avg_sq = new_state["max_exp_avg_sq"] = _ops.maximum(max_exp_avg_sq, exp_avg_sq, into=max_exp_avg_sq)
-        denom = _ops.sqrt(exp_avg_sq) / _ops.root(bias_correction2) + self.eps
+        denom = _ops.sqrt(exp_avg_sq)  # √v_t / √(1 − β₂ᵗ) + ε, built in this one fresh array
+        denom = _ops.add(_ops.div(denom, _ops.root(bias_correction2), into=denom), self.eps, into=denom)
         return _ops.addcdiv(param, exp_avg, denom, -step_size, into=param), new_state
 
 

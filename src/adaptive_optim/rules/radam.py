@@ -77,8 +77,12 @@ class RAdam(Rule):
         rho_t = rho(t, beta2)
 
         def rectified():
-            adaptive_lr = _ops.divide_number(_ops.root(bias_correction2), _ops.sqrt(exp_avg_sq) + self.eps)
-            return bias_corrected_exp_avg * self.lr * adaptive_lr * rectification(rho_t, rho_infinity)
+            denom = _ops.sqrt(exp_avg_sq)  # √v_t + ε, built in this one fresh array
+            # number / array rounded as torch rounds it (reciprocal, then multiply)
+            adaptive_lr = _ops.divide_number(_ops.root(bias_correction2), _ops.add(denom, self.eps, into=denom))
+            update = bias_corrected_exp_avg * self.lr  # a fresh array: the products below go into it
+            update = _ops.mul(update, adaptive_lr, into=update)
+            return _ops.mul(update, rectification(rho_t, rho_infinity), into=update)
 
         def unrectified():
             return bias_corrected_exp_avg * self.lr

@@ -60,9 +60,11 @@ class RMSprop(Rule):
             grad_avg = _ops.as_real(needs(state, "grad_avg", "centered=True"))
             grad_avg = _ops.lerp(grad_avg, grad, 1 - self.alpha, into=grad_avg)
             new_state["grad_avg"] = grad_avg
-            avg = _ops.sqrt(_ops.addcmul(square_avg, grad_avg, grad_avg, -1)) + self.eps
+            avg = _ops.addcmul(square_avg, grad_avg, grad_avg, -1)  # √(v_t − ḡ_t²) + ε in this fresh array
+            avg = _ops.sqrt(avg, into=avg)
         else:
-            avg = _ops.sqrt(square_avg) + self.eps
+            avg = _ops.sqrt(square_avg)  # √v_t + ε, built in this one fresh array
+        avg = _ops.add(avg, self.eps, into=avg)
         if _ops.is_positive(self.momentum):
             buf = _ops.as_real(needs(state, "momentum_buffer", "momentum > 0"))
             buf = _ops.addcdiv(_ops.mul(buf, self.momentum, into=buf), grad, avg, into=buf)
