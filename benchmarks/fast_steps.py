@@ -15,7 +15,7 @@ torch's fused kernel where torch has one, else ÷ the faster of torch's loop and
 It also reports the time of the first fused step (the compile) and the number of compilations while
 an lr scheduler changes lr at every step (the goal: none after the first), and, on a GPU, each
 fused step against the memory-bandwidth floor: bytes every step must move per parameter ÷ the
-measured bandwidth of a large device-to-device copy.
+measured bandwidth of the faster of two large in-place streams (as in the fast-steps chapter).
 
     python benchmarks/fast_steps.py                     # CPU, both models
     python benchmarks/fast_steps.py --quick             # fewer rounds, for a first look
@@ -118,11 +118,16 @@ def measure(name: str, count: int, size: int, device: str, repeats: int, steps: 
     return {way: 1e3 * statistics.median(s) if s else None for way, s in samples.items()}, first_fused
 
 
-def copy_bandwidth(device: str, numel: int = 50_000_000) -> float:
-    """Bytes per second of a large copy (read + write), the memory-bandwidth yardstick."""
-    src, dst = torch.randn(numel, device=device), torch.empty(numel, device=device)
-    seconds = min(timed(lambda: dst.copy_(src), 10, device) for _ in range(5))
-    return 2 * 4 * numel / seconds
+def stream_bandwidth(device: str, numel: int = 50_000_000) -> float:
+    """Bytes per second of the faster of two in-place streams, the memory-bandwidth yardstick.
+
+    In place, as an optimizer step is, and the same yardstick as the fast-steps chapter: a scaling
+    x <- 2x then x <- x/2 (16 bytes per entry) and an update y <- y + x (12 bytes per entry).
+    """
+    x, y = torch.rand(numel, device=device), torch.rand(numel, device=device)
+    scale = min(timed(lambda: x.mul_(2.0).mul_(0.5), 10, device) for _ in range(5))
+    add = min(timed(lambda: y.add_(x), 10, device) for _ in range(5))
+    return max(16 * numel / scale, 12 * numel / add)
 
 
 def recompiles_under_scheduler(device: str, steps: int = 6) -> tuple[int, int]:
@@ -178,7 +183,7 @@ def main() -> None:
             print(f"{name:10}" + "".join(f"{fmt(ms[w]):>15}" for w in WAYS)
                   + f"{ms['ours default'] / torch_default:16.2f}{fused_ratio:14.2f}{compile_s:12.1f}")
             if args.device.startswith("cuda") and count == 20:
-                floor = BYTES_PER_PARAM[name] * count * size / copy_bandwidth(args.device) * 1e3
+                floor = BYTES_PER_PARAM[name] * count * size / stream_bandwidth(args.device) * 1e3
                 print(f"{'':10}bandwidth floor {floor:.3f} ms: ours fused at {100 * floor / ms['ours fused']:.0f}%"
                       f" of it, torch's best at {100 * floor / torch_best:.0f}%")
     try:

@@ -78,6 +78,7 @@ class RAdam(Rule):
 
         def rectified():
             denom = _ops.sqrt(exp_avg_sq)  # √v_t + ε, built in this one fresh array
+            # number / array rounded as torch rounds it (reciprocal, then multiply)
             adaptive_lr = _ops.divide_number(_ops.root(bias_correction2), _ops.add(denom, self.eps, into=denom))
             update = bias_corrected_exp_avg * self.lr  # a fresh array: the products below go into it
             update = _ops.mul(update, adaptive_lr, into=update)
