@@ -21,6 +21,14 @@ measured bandwidth of the faster of two large in-place streams (as in the fast-s
     python benchmarks/fast_steps.py --quick             # fewer rounds, for a first look
     python benchmarks/fast_steps.py --threads 1 --clock cpu   # on a busy shared machine
     python benchmarks/fast_steps.py --device cuda       # the same table on a GPU, plus the floor
+    python benchmarks/fast_steps.py --paired --threads 1 --clock cpu   # the default-flags goal, fairly
+
+With all five ways alive in one process (about 800 MB for the 10M model), the allocator's handling
+of freed memory slows torch's loop on the 10M model to about half its speed alone, which flatters
+ours in the side-by-side table. ``--paired`` measures the default-flags goal without that: only
+torch's default and ours are built, they take one step each in turn, and the table gives the median
+over the pairs of ours ÷ torch's (with its quartiles), once with torch's optimizer built first and
+once with ours built first.
 """
 
 from __future__ import annotations
@@ -118,6 +126,22 @@ def measure(name: str, count: int, size: int, device: str, repeats: int, steps: 
     return {way: 1e3 * statistics.median(s) if s else None for way, s in samples.items()}, first_fused
 
 
+def paired_ratios(name: str, count: int, size: int, device: str, pairs: int, warmup: int,
+                  ours_first: bool) -> tuple[float, float, float]:
+    """Quartiles (25%, median, 75%) over ``pairs`` alternating steps of ours (default flags) ÷ torch's default."""
+    torch_way = "torch foreach" if device.startswith("cuda") else "torch loop"
+    order = ("ours default", torch_way) if ours_first else (torch_way, "ours default")
+    opts = {way: make_optimizer(way, name, make_params(count, size, device)) for way in order}
+    for opt in opts.values():
+        timed(opt.step, warmup, device)
+    ratios = []
+    for _ in range(pairs):
+        times = {way: timed(opt.step, 1, device) for way, opt in opts.items()}
+        ratios.append(times["ours default"] / times[torch_way])
+    q1, median, q3 = statistics.quantiles(ratios, n=4)
+    return q1, median, q3
+
+
 def stream_bandwidth(device: str, numel: int = 50_000_000) -> float:
     """Bytes per second of the faster of two in-place streams, the memory-bandwidth yardstick.
 
@@ -160,6 +184,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=list(OPTIMIZERS), help="optimizers to run")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="cpu: this process's CPU time, steadier on a busy shared machine (use with --threads 1)")
+    parser.add_argument("--paired", action="store_true",
+                        help="only the default-flags goal: ours and torch's default built alone, stepping in turn")
     args = parser.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -171,6 +197,16 @@ def main() -> None:
           f"{args.clock} ms per step; compile: wall-clock s of the first fused step")
     if args.device.startswith("cuda"):
         print(f"GPU: {torch.cuda.get_device_name()}")
+    if args.paired:
+        pairs = 10 if args.quick else 40
+        print(f"ours (default flags) / torch's default, one step each in turn, {pairs} pairs: "
+              f"median [quartiles], torch's optimizer built first | ours built first")
+        for model, (count, size) in MODELS.items():
+            print(f"\n{model}")
+            for name in args.only:
+                cells = [paired_ratios(name, count, size, args.device, pairs, warmup, first) for first in (False, True)]
+                print(f"{name:10}" + " | ".join(f"{m:5.2f} [{q1:.2f}, {q3:.2f}]" for q1, m, q3 in cells))
+        return
     header = "".join(f"{w:>15}" for w in WAYS) + "   default ratio   fused ratio   compile s"
     for model, (count, size) in MODELS.items():
         print(f"\n{model}\n{'':10}{header}")
