@@ -3,6 +3,7 @@ that draw hyperparameters over every flag of each optimizer."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import strategies as st
 
@@ -99,14 +100,12 @@ def optim_db_info(name: str):
 
 def optim_db_configs(name: str) -> list:
     """torch's CPU constructor configs for ``name`` as pytest params, each named by torch's description."""
-    import pytest
 
     return [pytest.param(dict(c.kwargs), id=c.desc) for c in optim_db_info(name).optim_inputs_func("cpu")]
 
 
 def optim_db_errors(name: str) -> list:
     """torch's CPU error inputs for ``name`` (float32) as pytest params, named by their description."""
-    import pytest
 
     errors = optim_db_info(name).optim_error_inputs_func("cpu", torch.float32)
     return [pytest.param(e, id=e.optimizer_error_input.desc) for e in errors]
@@ -141,6 +140,16 @@ def raise_error_input(cls, error_input, default_params) -> BaseException:
         assert re.search(error_input.error_regex, str(err)), str(err)
         return err
     raise AssertionError(f"{cls.__name__} raised nothing for {optim_input.desc!r}")
+
+
+def assert_same_error(theirs, ours, params, kwargs: dict, error: type[BaseException] = Exception) -> None:
+    """Constructing ``ours(params, **kwargs)`` fails as ``theirs`` does: the reference raises ``error``,
+    ours raises the same type with the same message."""
+    with pytest.raises(error) as expected:
+        theirs(params, **kwargs)
+    with pytest.raises(type(expected.value)) as got:
+        ours(params, **kwargs)
+    assert str(got.value) == str(expected.value)
 
 
 def run_side_by_side(theirs, ours, dtype: torch.dtype, steps: int, maximize: bool = False,

@@ -23,7 +23,7 @@ import torch
 
 from adaptive_optim import optim as ours
 from adaptive_optim import rules
-from optim_cases import torch_test_inputs
+from optim_cases import assert_same_error, torch_test_inputs
 
 CONFIGS, ERRORS = torch_test_inputs("Adafactor")
 DTYPES = [torch.float64, torch.float32]
@@ -171,11 +171,7 @@ def test_optim_db_error_inputs_raise_torchs_errors(error):
                                     dict(eps=(-1.0, 1e-3)), dict(d=0.5), dict(weight_decay=-0.1)])
 def test_hyperparameter_errors_match_torch_messages(kwargs):
     params = [torch.zeros(2, 2, requires_grad=True)]
-    with pytest.raises(ValueError) as expected:
-        torch.optim.Adafactor(params, **kwargs)
-    with pytest.raises(ValueError) as got:
-        ours.Adafactor(params, **kwargs)
-    assert str(got.value) == str(expected.value)
+    assert_same_error(torch.optim.Adafactor, ours.Adafactor, params, kwargs, error=ValueError)
 
 
 def test_sparse_gradient_refused_with_torchs_error():

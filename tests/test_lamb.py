@@ -19,7 +19,7 @@ import torch_optimizer
 
 from adaptive_optim import optim as ours
 from adaptive_optim import rules
-from optim_cases import assert_same_run, make_data, make_net, run_side_by_side, train_step
+from optim_cases import assert_same_error, assert_same_run, make_data, make_net, run_side_by_side, train_step
 
 CONFIGS = [dict(), dict(lr=0.01, weight_decay=0.1), dict(lr=0.01, debias=True, weight_decay=0.01),
            dict(lr=0.01, clamp_value=0.5, betas=(0.8, 0.99), eps=1e-8), dict(lr=0.01, adam=True, weight_decay=0.1)]
@@ -47,11 +47,7 @@ def test_signature_and_defaults_are_torch_optimizers():
                                     dict(weight_decay=-1.0), dict(clamp_value=-1.0)], ids=repr)
 def test_bad_hyperparameters_raise_the_references_error(kwargs):
     params = [torch.zeros(2, requires_grad=True)]
-    with pytest.raises(ValueError) as expected:
-        torch_optimizer.Lamb(params, **kwargs)
-    with pytest.raises(ValueError) as got:
-        ours.Lamb(params, **kwargs)
-    assert str(got.value) == str(expected.value)
+    assert_same_error(torch_optimizer.Lamb, ours.Lamb, params, kwargs, error=ValueError)
 
 
 def test_checkpoint_moves_between_torch_optimizer_and_ours():

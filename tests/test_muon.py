@@ -18,7 +18,7 @@ import torch
 from adaptive_optim import optim as ours
 from adaptive_optim import rules
 from adaptive_optim.rules.muon import orthogonalize
-from optim_cases import (assert_same_run, make_data, make_net, optim_db_configs, optim_db_errors,
+from optim_cases import (assert_same_error, assert_same_run, make_data, make_net, optim_db_configs, optim_db_errors,
                          raise_error_input, run_side_by_side, train_step)
 
 
@@ -57,11 +57,7 @@ def test_optim_db_error_inputs_raise_torchs_error(error_input):
 @pytest.mark.parametrize("kwargs", [dict(lr=-1.0), dict(momentum=-0.5), dict(weight_decay=-0.1)], ids=repr)
 def test_bad_hyperparameters_raise_torchs_error(kwargs):
     params = [torch.nn.Parameter(torch.randn(2, 2))]
-    with pytest.raises(ValueError) as expected:
-        torch.optim.Muon(params, **kwargs)
-    with pytest.raises(ValueError) as got:
-        ours.Muon(params, **kwargs)
-    assert str(got.value) == str(expected.value)
+    assert_same_error(torch.optim.Muon, ours.Muon, params, kwargs, error=ValueError)
 
 
 def test_signature_and_defaults_are_torchs():

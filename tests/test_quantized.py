@@ -13,7 +13,7 @@ import torch
 from adaptive_optim import optim as ours
 from adaptive_optim import rules
 from adaptive_optim.rules.quantized import SIGNED_MAP, UNSIGNED_MAP, dequantize, quantize
-from optim_cases import make_data, make_net, train_step
+from optim_cases import assert_same_error, make_data, make_net, train_step
 
 MAPS = {"signed": SIGNED_MAP, "unsigned": UNSIGNED_MAP}
 #: The largest spacing of each map, which sets the per-block bound: the top decade's 0.9/2^f.
@@ -163,11 +163,7 @@ def test_signature_is_adams_plus_block_options():
                                     dict(weight_decay=-1.0), dict(lr=torch.tensor([1e-3, 1e-3]))])
 def test_hyperparameter_errors_are_torchs(kwargs):
     params = [torch.zeros(2, requires_grad=True)]
-    with pytest.raises(ValueError) as expected:
-        torch.optim.Adam(params, **kwargs)
-    with pytest.raises(ValueError) as got:
-        ours.Adam8bit(params, **kwargs)
-    assert str(got.value) == str(expected.value)
+    assert_same_error(torch.optim.Adam, ours.Adam8bit, params, kwargs, error=ValueError)
 
 
 @pytest.mark.parametrize("kwargs,match", [(dict(block_size=0), "block_size"), (dict(block_size=2.5), "block_size"),
