@@ -305,28 +305,26 @@ class RuleOptimizer(Optimizer):
             # reads it (``.item()``), so its bias corrections are float arithmetic, not 0-d tensor ops
             numeric_step = not group.get("capturable") and all(_plain(group[name]) for name in self.rule_fields)
             with _ops.writing_in_place():
-                lists, rest = self._lists(group, with_grad, rule)
+                lists, rest = self._lists(with_grad, rule) if numeric_step else ([], with_grad)
                 for params in lists:
                     self._step_list(params, rule)
                 for p in rest:
                     self._step_one(p, group, rule, numeric_step=numeric_step)
         return loss
 
-    def _lists(self, group: dict[str, Any], params: list[Tensor],
+    def _lists(self, params: list[Tensor],
                rule: rules.Rule) -> tuple[list[list[tuple[Tensor, dict]]], list[Tensor]]:
         """The group's parameters that step together as TensorLists (dense, real, one device and
         dtype, the same state entries and step count), and the rest, which step one by one.
 
-        Lists only for Python-number hyperparameters without ``capturable``: there torch's foreach
-        kernels round as its per-tensor ones; Tensor and NumPy hyperparameters step one by one.
+        The caller asks only for groups of Python-number hyperparameters without ``capturable``: there
+        torch's foreach kernels round as its per-tensor ones; Tensor and NumPy hyperparameters step one by one.
         Large tensors (over ``TENSOR_MAX_NUMEL_IN_LIST`` entries) step one by one too, and a list
         holds at most ``LIST_MAX_NUMEL`` entries in all: a foreach operation that is not in place allocates
         its results for the whole list at once, and for large tensors those fresh allocations
         (page faults) cost more than the per-tensor overhead a list saves; one tensor at a time,
         the allocator reuses the memory of the previous one's temporaries.
         """
-        if group.get("capturable") or not all(_plain(group[name]) for name in self.rule_fields):
-            return [], params
         candidates, rest = [], []
         for p in params:
             grad = p.grad

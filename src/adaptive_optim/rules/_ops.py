@@ -225,9 +225,8 @@ def divide_number(a, b):
     rounded as torch rounds Python's ``number / tensor``: the reciprocal of ``b``, rounded, times ``a``
     (two roundings, where a true division has one). NumPy divides directly; the backends agree to an ulp.
     """
-    if isinstance(b, TensorList):
-        reciprocal = TensorList(_torch()._foreach_reciprocal(b.tensors))
-        return reciprocal.mul(a, into=reciprocal)  # into the fresh reciprocal: nothing else holds it
+    if isinstance(b, TensorList):  # TensorList's ``number / list`` rounds as torch's, for a Python number
+        return (a.item() if is_tensor(a) else a) / b
     if is_tensor(b):
         return _torch().reciprocal(b).mul_(a)
     return a / b
