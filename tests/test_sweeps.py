@@ -467,3 +467,50 @@ def test_stackable_rules_are_accepted() -> None:
     assert all(cls.stackable for cls in (rules.SGD, rules.Adagrad, rules.RMSprop, rules.Adam, rules.AdamW,
                                            rules.RAdam, rules.NAdam, rules.Adamax, rules.Lion,
                                            rules.AdamWScheduleFree))
+
+
+STACKABLE = {name: cls for name, cls in rules.RULES.items() if cls.stackable}
+
+
+@pytest.mark.parametrize("name", STACKABLE)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_joined_parameters_step_as_each_parameter_alone(name, dtype, path, monkeypatch):
+    """The rule steps the trainable parameters joined into one (K, P) tensor (sweeps._Joined). For a
+    stackable rule, every entry's update is the same elementwise arithmetic on the same numbers
+    whichever tensor holds it, so the sweep must equal the one that steps each parameter alone,
+    bit for bit: parameters, losses and every state entry with its per-parameter shape.
+    (A mismatch would show a rule reading the tensor's shape, or a wrongly split state.) On both
+    paths: the network must compute with the same tensors as without joining."""
+    lrs = torch.tensor([1e-3, 1e-2, 3e-2])
+    rule = STACKABLE[name](lr=lrs) if name != "SGD" else rules.SGD(lr=lrs, momentum=0.9)
+    batches = [(x.to(dtype), y) for x, y in image_batches()]
+
+    def make():
+        return conv_net().to(dtype)
+
+    joined = sweeps.train(make, rule, batches, F.cross_entropy, seeds=SEEDS)
+    monkeypatch.setattr(sweeps._Joined, "of", classmethod(lambda cls, params: None))
+    alone = sweeps.train(make, rule, batches, F.cross_entropy, seeds=SEEDS)
+    assert torch.equal(joined.losses, alone.losses)
+    assert joined.params.keys() == alone.params.keys()
+    for n in alone.params:
+        assert torch.equal(joined.params[n], alone.params[n]), n
+        assert joined.state[n].keys() == alone.state[n].keys(), n
+        for key, value in alone.state[n].items():
+            if isinstance(value, torch.Tensor):
+                assert joined.state[n][key].shape == value.shape and torch.equal(joined.state[n][key], value), (n, key)
+            else:
+                assert joined.state[n][key] == value, (n, key)
+
+
+def test_joined_parameters_on_the_transformer_equal_each_parameter_alone(monkeypatch):
+    """The vmap path with embeddings, attention and a parameter outside any layer: joining the
+    parameters changes nothing, bit for bit."""
+    rule = rules.Adam(lr=torch.tensor([1e-2, 3e-2, 1e-1]))
+    joined = sweeps.train(transformer, rule, token_batches(), sequence_loss, seeds=SEEDS)
+    monkeypatch.setattr(sweeps._Joined, "of", classmethod(lambda cls, params: None))
+    alone = sweeps.train(transformer, rule, token_batches(), sequence_loss, seeds=SEEDS)
+    assert torch.equal(joined.losses, alone.losses)
+    for n, p in alone.params.items():
+        assert torch.equal(joined.params[n], p), n
+        assert torch.equal(joined.state[n]["exp_avg_sq"], alone.state[n]["exp_avg_sq"]), n

@@ -41,7 +41,8 @@ sums; the loss function runs under vmap in both, on each run's outputs.
 
 Speed: the K runs do the arithmetic of K separate loops, so a sweep saves the per-operation
 overhead of K Python loops (dominant for small networks on a CPU, and on a GPU), not
-arithmetic; ``benchmarks/sweeps.py`` measures it. The lowered path also keeps the activations in one native tensor,
+arithmetic; ``benchmarks/sweeps.py`` measures it. The rule steps all of a run's parameters as
+one (K, P) tensor (one update per step, not one per parameter), bit for bit the same. The lowered path also keeps the activations in one native tensor,
 channels-last, where the CPU's max-pooling is tens of times faster than on the channels-first
 tensors that vmap's batching rules hand it (on the book's CNN the sweep runs about twice as fast). Under vmap a convolution becomes a grouped
 convolution and a linear layer a batched matrix product. In torch 2.13 the fused CPU kernel of
@@ -298,17 +299,30 @@ class _Chunk:
         names = [n for n, p in base.named_parameters() if p.requires_grad]
         frozen = [n for n, p in base.named_parameters() if not p.requires_grad]
         stacked = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names + frozen}
-        self.params = {n: stacked[n] for n in names}
         self.frozen = {n: stacked[n] for n in frozen}
         like = next(iter(stacked.values()))
         self.device, self.runs = like.device, len(seeds)
         self.hyper = {k: _slice(v, chunk, like) for k, v in hyper.items()}
         self.chunk, self.like = chunk, like
         self.template = rule
-        ndims = {p.ndim for p in self.params.values()}
+        # What the rule steps: the parameters joined into one (K, P) tensor where they share a
+        # dtype (see _Joined), else each stacked parameter on its own.
+        trainable = {n: stacked[n] for n in names}
+        self.joined = _Joined.of(trainable)
+        self.stepped = trainable if self.joined is None else {_Joined.KEY: self.joined.join(trainable)}
+        ndims = {p.ndim for p in self.stepped.values()}
         self.rules = {d: rule.replace(**{k: _shaped(v, d) for k, v in self.hyper.items()}) for d in ndims}
-        self.state = {n: self.rules[p.ndim].init(p) for n, p in self.params.items()}
+        self.state = {n: self.rules[p.ndim].init(p) for n, p in self.stepped.items()}
         self.lowered = {}  # inputs' number of axes -> the lowered network, or None (vmap)
+
+    @property
+    def params(self) -> dict[str, Tensor]:
+        """The stacked parameters by name, (K, *shape) each."""
+        return self.stepped if self.joined is None else self.joined.split(self.stepped[_Joined.KEY])
+
+    def states(self) -> dict[str, State]:
+        """The rule's state by parameter name."""
+        return self.state if self.joined is None else self.joined.split_state(self.state[_Joined.KEY])
 
     def _rules_at(self, factor: Any) -> dict[int, Rule]:
         if factor is None:
@@ -403,24 +417,78 @@ class _Chunk:
             inputs, targets = self._move(batch)
             rules = self._rules_at(schedule(t) if schedule is not None else None)
             grads, loss = _call(step_fn, self.params, self.frozen, inputs, targets)
+            if self.joined is not None:
+                grads = {_Joined.KEY: self.joined.join(grads)}
             losses[t] = torch.where(alive, loss.detach().double(), float("nan"))
             new_params, new_state = {}, {}
-            for name, p in self.params.items():
+            for name, p in self.stepped.items():
                 new_params[name], new_state[name] = rules[p.ndim].update(p, grads[name], self.state[name])
             ok = alive & torch.isfinite(loss)
             for p in new_params.values():
                 ok &= torch.isfinite(p).view(runs, -1).all(dim=1)
             if not bool(ok.all()):
                 diverged_at = torch.where(alive & ~ok, t, diverged_at)
-                new_params = {n: _keep(ok, new_params[n], self.params[n]) for n in new_params}
+                new_params = {n: _keep(ok, new_params[n], self.stepped[n]) for n in new_params}
                 new_state = {n: {k: _keep(ok, v, self.state[n].get(k)) for k, v in new_state[n].items()}
                              for n in new_state}
-            self.params, self.state, alive = new_params, new_state, ok
+            self.stepped, self.state, alive = new_params, new_state, ok
             if bar is not None:
                 bar.advance()
         record_evaluations(steps)
-        return {"losses": losses.cpu(), "params": self.params, "state": self.state,
+        return {"losses": losses.cpu(), "params": self.params, "state": self.states(),
                 "diverged_at": diverged_at.cpu(), "evaluations": evaluations}
+
+
+class _Joined:
+    """A chunk's trainable parameters as one (K, P) tensor, each parameter a view of its columns.
+
+    The rules that sweeps accepts are :attr:`~adaptive_optim.rules.Rule.stackable`: every entry
+    is updated from its own entries of gradient and state, and the per-run hyperparameters
+    broadcast along each run's row. So one update of the joined tensor does, entry by entry, the
+    arithmetic of one update per parameter, in a dozen operations instead of a dozen per
+    parameter (and one finiteness check instead of one per parameter). The gradients are joined
+    and the parameters split once per step (two copies of K·P entries)."""
+
+    KEY = "*"  # the joined tensor's name where the stepped tensors and their states are kept
+
+    def __init__(self, params: Mapping[str, Tensor]) -> None:
+        self.shapes = {n: p.shape for n, p in params.items()}
+        self.sizes = [math.prod(p.shape[1:]) for p in params.values()]
+
+    @classmethod
+    def of(cls, params: Mapping[str, Tensor]) -> "_Joined | None":
+        """The joined layout of ``params``, or None where there is nothing to gain (one parameter)
+        or they cannot share one tensor (different dtypes or devices)."""
+        kinds = {(p.dtype, p.device) for p in params.values()}
+        return cls(params) if len(params) > 1 and len(kinds) == 1 else None
+
+    def join(self, tensors: Mapping[str, Tensor]) -> Tensor:
+        """(K, P): the parameters' (or gradients') entries side by side, in order."""
+        return torch.cat([tensors[n].reshape(shape[0], -1) for n, shape in self.shapes.items()], dim=1)
+
+    def split(self, joined: Tensor) -> dict[str, Tensor]:
+        """The parameters by name, (K, *shape) each, as contiguous copies: the network computes with
+        exactly the tensors it would get without joining (a kernel may sum in another order for
+        other strides), for the price of one copy of K·P entries per step."""
+        parts = joined.split(self.sizes, dim=1)
+        return {n: part.contiguous().view(shape) for (n, shape), part in zip(self.shapes.items(), parts)}
+
+    def split_state(self, state: State) -> dict[str, State]:
+        """The joined tensor's state as each parameter's: entries shaped like the joined tensor are
+        split as it is; per-run entries, (K, 1), take each parameter's number of axes; scalars are shared."""
+        width = sum(self.sizes)
+        by_name: dict[str, State] = {n: {} for n in self.shapes}
+        for key, value in state.items():
+            if isinstance(value, Tensor) and value.ndim == 2 and value.shape[1] == width:
+                for n, part in self.split(value).items():
+                    by_name[n][key] = part
+            elif isinstance(value, Tensor) and value.ndim == 2 and value.shape[1] == 1:
+                for n, shape in self.shapes.items():
+                    by_name[n][key] = value.view(-1, *(1,) * (len(shape) - 1))
+            else:
+                for n in self.shapes:
+                    by_name[n][key] = value
+        return by_name
 
 
 def _keep(ok: Tensor, new: Any, old: Any) -> Any:
