@@ -472,6 +472,11 @@ def test_stackable_rules_are_accepted() -> None:
 STACKABLE = {name: cls for name, cls in rules.RULES.items() if cls.stackable}
 
 
+def test_the_stackable_rules_of_the_package_are_the_elementwise_ones():
+    """Every rule of the package a sweep accepts is stepped joined (and tested so below)."""
+    assert set(sweeps.ELEMENTWISE) == set(STACKABLE.values())
+
+
 @pytest.mark.parametrize("name", STACKABLE)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_joined_parameters_step_as_each_parameter_alone(name, dtype, path, monkeypatch):
@@ -514,3 +519,27 @@ def test_joined_parameters_on_the_transformer_equal_each_parameter_alone(monkeyp
     for n, p in alone.params.items():
         assert torch.equal(joined.params[n], p), n
         assert torch.equal(joined.state[n]["exp_avg_sq"], alone.state[n]["exp_avg_sq"]), n
+
+
+def test_a_stackable_subclass_with_norms_per_run_is_not_joined(monkeypatch):
+    """A rule subclass that takes norms over each run's tensor (stackable, not elementwise; the
+    beyond chapter's LAMB) must see each parameter alone: joined, its norm would span all layers.
+    So its sweep is bit for bit the one with joining switched off."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class LambPerRun(rules.Lamb):
+        stackable = True
+
+        def update(self, param, grad, state):
+            return rules.Lamb.update(self.replace(layer_dims=param.ndim - 1), param, grad, state)
+
+    def mlp() -> nn.Module:
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.Tanh(), nn.Linear(6, 5)).double()
+
+    rule = LambPerRun(lr=torch.tensor([1e-3, 1e-2, 3e-2]))
+    sweep = sweeps.train(mlp, rule, image_batches(), F.cross_entropy, seeds=SEEDS)
+    monkeypatch.setattr(sweeps._Joined, "of", classmethod(lambda cls, params: None))
+    alone = sweeps.train(mlp, rule, image_batches(), F.cross_entropy, seeds=SEEDS)
+    for name, p in alone.params.items():
+        assert torch.equal(sweep.params[name], p), name

@@ -67,6 +67,7 @@ from torch import Tensor
 from torch.func import functional_call, vmap
 
 from . import stacked_layers
+from . import rules
 from .rules import Rule, State
 
 Batch = tuple[Any, Tensor]
@@ -308,7 +309,7 @@ class _Chunk:
         # What the rule steps: the parameters joined into one (K, P) tensor where they share a
         # dtype (see _Joined), else each stacked parameter on its own.
         trainable = {n: stacked[n] for n in names}
-        self.joined = _Joined.of(trainable)
+        self.joined = _Joined.of(trainable) if type(rule) in ELEMENTWISE else None
         self.stepped = trainable if self.joined is None else {_Joined.KEY: self.joined.join(trainable)}
         ndims = {p.ndim for p in self.stepped.values()}
         self.rules = {d: rule.replace(**{k: _shaped(v, d) for k, v in self.hyper.items()}) for d in ndims}
@@ -439,12 +440,20 @@ class _Chunk:
                 "diverged_at": diverged_at.cpu(), "evaluations": evaluations}
 
 
+#: The package's rules whose update of each entry reads only that entry of the parameter, gradient
+#: and state, and numbers shared by the whole tensor: any arrangement of the entries gives the same
+#: numbers, so sweeps may step a run's parameters joined into one tensor (see _Joined). Exact
+#: classes: a subclass may override ``update`` with statistics over a tensor (the beyond chapter's
+#: LAMB with per-run norms is stackable, as its norms stay within a run, but not elementwise).
+ELEMENTWISE: tuple[type[Rule], ...] = tuple(rules.RULES[name] for name in (
+    "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion", "AdamWScheduleFree"))
+
+
 class _Joined:
     """A chunk's trainable parameters as one (K, P) tensor, each parameter a view of its columns.
 
-    The rules that sweeps accepts are :attr:`~adaptive_optim.rules.Rule.stackable`: every entry
-    is updated from its own entries of gradient and state, and the per-run hyperparameters
-    broadcast along each run's row. So one update of the joined tensor does, entry by entry, the
+    For the :data:`ELEMENTWISE` rules every entry is updated from its own entries of gradient and
+    state, and the per-run hyperparameters broadcast along each run's row. So one update of the joined tensor does, entry by entry, the
     arithmetic of one update per parameter, in a dozen operations instead of a dozen per
     parameter (and one finiteness check instead of one per parameter). The gradients are joined
     and the parameters split once per step (two copies of K·P entries)."""
