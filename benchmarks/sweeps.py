@@ -12,8 +12,12 @@ Both sides do the same work: the same seeds, the same batches, the loss read bac
 is the median of ``--repeats`` runs after a warm-up run, the two sides alternating, in wall-clock
 seconds and in CPU seconds of this process; on a shared, busy machine the CPU seconds are the
 steadier measure (the wall clock also counts the time other programs hold the cores).
-``--device cuda`` runs it on a GPU with wider CNNs. ``--threads 1`` gives both sides one thread, which
-on a shared, busy machine keeps the two from fighting over cores.
+``--device cuda`` runs it on a GPU with wider CNNs. By default both sides use torch's number of
+threads (one per core): the sweep's large operations use every core, the loops' small ones barely
+gain from a second thread. ``--threads 1`` gives both sides one thread: the gain of batching per
+core. On a busy machine, where other programs hold the cores, torch's threads wait on each other and
+every figure with more than one thread becomes erratic (loops slowed tens of times); measure on a
+quiet machine or with ``--threads 1``. ``--chunk-size`` passes ``sweeps.train`` a chunk size.
 
     python benchmarks/sweeps.py                    # CPU
     python benchmarks/sweeps.py --device cuda      # GPU, larger model
@@ -64,13 +68,13 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def batched(make, batches, lrs, seeds, device) -> None:
-    sweep = sweeps.train(make, rules.Adam(lr=lrs), batches, F.cross_entropy, seeds=seeds)
+def batched(make, batches, lrs, seeds, device, chunk_size=None) -> None:
+    sweep = sweeps.train(make, rules.Adam(lr=lrs), batches, F.cross_entropy, seeds=seeds, chunk_size=chunk_size)
     synchronize(device)
     assert sweep.losses.shape == (len(batches), len(seeds))
 
 
-def loops(make, batches, lrs, seeds, device) -> None:
+def loops(make, batches, lrs, seeds, device, chunk_size=None) -> None:
     for lr, seed in zip(lrs.tolist(), seeds):
         torch.manual_seed(seed)
         model = make()
@@ -102,6 +106,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=BATCH, help="images per step")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="sweeps.train's chunk_size: runs trained at once (default: all)")
     args = parser.parse_args()
     device = args.device
     if args.threads:
@@ -115,7 +121,8 @@ def main() -> None:
     where = (torch.cuda.get_device_name() if device == "cuda"
              else f"{platform.processor() or 'CPU'}, {cpus} cores, {torch.get_num_threads()} torch threads")
     print(f"{args.model} CNN; {len(seeds)} runs ({len(LRS)} lrs x {len(SEEDS)} seeds), {args.steps} steps of {args.batch} digits, Adam, "
-          f"float32, on {where}; torch {torch.__version__}; median of {args.repeats} after a warm-up")
+          f"float32, on {where}; torch {torch.__version__}; median of {args.repeats} after a warm-up; "
+          f"sweep chunks of {args.chunk_size or len(seeds)} runs")
     print(f"{'':18}{'wall-clock seconds':>30}{'CPU seconds':>30}")
     print(f"{'width':>6}{'parameters':>12}" + f"{'loops':>10}{'batched':>10}{'speed-up':>10}" * 2)
     for width in widths:
@@ -124,7 +131,7 @@ def main() -> None:
         times: dict[str, list[tuple[float, float]]] = {"batched": [], "loops": []}
         for i in range(args.repeats + 1):
             for name, job in (("batched", batched), ("loops", loops)):
-                seconds = timed(job, make, batches, lrs, seeds, device)
+                seconds = timed(job, make, batches, lrs, seeds, device, args.chunk_size)
                 if i > 0:  # the first round warms up
                     times[name].append(seconds)
         row = f"{width:6d}{params:12,d}"
