@@ -253,6 +253,56 @@ def _list_kind(p: Tensor, state: dict[str, Any]) -> tuple | None:
     return p.dtype, tuple(state)
 
 
+class _FusedPlan:
+    """How a ``fused=True`` param group steps, worked out once for its parameters with a gradient and
+    their state tensors (``ids``: their identities, which it holds, so no id is reused while it
+    lives): each parameter's kind (:func:`_list_kind`), and for each kind its TensorList members'
+    parameters, state entries and step tensors. Only the step counts are read at every step."""
+
+    def __init__(self, params: list[Tensor], states: list[dict[str, Any]]) -> None:
+        self.held = [*params, *(v for s in states for v in s.values())]
+        self.ids = [id(x) for x in self.held]
+        kinds = [_list_kind(p, s) for p, s in zip(params, states)]
+        self.rest = [i for i, kind in enumerate(kinds) if kind is None]
+        self.members: dict[tuple, list[int]] = {}
+        for i, kind in enumerate(kinds):
+            if kind is not None:
+                self.members.setdefault(kind, []).append(i)
+        self.steps = [states[i]["step"] for indices in self.members.values() for i in indices
+                      if "step" in states[i]]  # kinds with a step count come whole: the state keys are the kind's
+        self.whole = {kind: self._bucket(kind, indices, params, states) for kind, indices in self.members.items()}
+
+    @staticmethod
+    def _bucket(kind: tuple, indices: list[int], params: list[Tensor],
+                states: list[dict[str, Any]]) -> tuple[Bucket, list[dict]]:
+        chosen = [states[i] for i in indices]
+        entries = {key: [s[key] for s in chosen] for key in kind[1] if key != "step"}
+        steps = [s["step"] for s in chosen] if "step" in kind[1] else None
+        return ([params[i] for i in indices], [], entries, steps), chosen
+
+    def buckets(self, params: list[Tensor], states: list[dict[str, Any]]) -> tuple[list[tuple[Bucket, list[dict]]], list[int]]:
+        """This step's buckets of :func:`_fused_list_step` (with their parameters' state dicts) and the
+        indices of the parameters that step one by one. A kind whose members' step counts differ
+        (a parameter that missed steps) is split by count, in order of first appearance."""
+        counts = iter(torch.stack(self.steps).tolist() if self.steps else [])
+        result = []
+        for kind, indices in self.members.items():
+            (members, _, entries, steps), chosen = self.whole[kind]
+            if steps is None:
+                split = {None: indices}
+            else:
+                split = {}
+                for i, count in zip(indices, counts):
+                    split.setdefault(count, []).append(i)
+            if len(split) == 1:
+                result.append(((members, [p.grad for p in members], entries, steps), chosen))
+                continue
+            for part in split.values():
+                (ps, _, es, ss), cs = self._bucket(kind, part, params, states)
+                result.append(((ps, [p.grad for p in ps], es, ss), cs))
+        return result, self.rest
+
+
 def _private_compile(fn: Callable, skip_size_asserts: bool = False) -> Callable:
     """``torch.compile`` of a private copy of ``fn``.
 
@@ -309,7 +359,7 @@ class RuleOptimizer(Optimizer):
         self._compiled: Callable | None = None  # fused=True: the compiled step, made at the first step
         self._compiled_lists: Callable | None = None  # the same over TensorLists (CPU tensors)
         self._fused_lrs: dict[int, Tensor] = {}  # fused=True: each group's lr as a 0-d tensor
-        self._fused_kinds: dict[int, tuple] = {}  # fused=True: each group's plan (see _step_fused)
+        self._fused_kinds: dict[int, _FusedPlan] = {}  # fused=True: each group's plan
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -476,24 +526,18 @@ class RuleOptimizer(Optimizer):
         rule = self.rule_class.unchecked(**{name: group[name] for name in self.rule_fields if name != "lr"}, lr=lr)
         get = self.state.get
         states = [get(p) for p in params]
-        identity = [id(v) for s in states if s for v in s.values()]
-        ids = [*map(id, params), *identity]
-        cached = self._fused_kinds.get(id(group))
-        if cached is None or not all(states) or cached[0] != ids:
+        ids = [*map(id, params), *(id(v) for s in states if s for v in s.values())]
+        plan = self._fused_kinds.get(id(group))
+        if plan is None or not all(states) or plan.ids != ids:
             for i, p in enumerate(params):
                 state = states[i]
                 if not state:
                     state = states[i] = self.state[p] = self.init_state(p, rule)
                 if "step" in state and (state["step"].device != p.device or state["step"].dtype != torch.float32):
                     state["step"] = state["step"].to(device=p.device, dtype=torch.float32)  # as torch's fused
-            held = [*params, *(v for s in states for v in s.values())]
-            # the plan holds the parameters and state tensors whose ids it compares: no id is reused
-            cached = self._fused_kinds[id(group)] = ([id(x) for x in held], held,
-                                                     [_list_kind(p, s) for p, s in zip(params, states)])
-        kinds = cached[2]
-        if not self.fused_lists or not all(_plain(group[name]) for name in self.rule_fields if name != "lr"):
-            kinds = [None] * len(params)
-        buckets, rest = self._fused_buckets(params, grads, states, kinds)
+            plan = self._fused_kinds[id(group)] = _FusedPlan(params, states)
+        lists = self.fused_lists and all(_plain(group[name]) for name in self.rule_fields if name != "lr")
+        buckets, rest = plan.buckets(params, states) if lists else ([], list(range(len(params))))
         with _ops.writing_in_place():
             if buckets:
                 if self._compiled_lists is None:
@@ -510,28 +554,6 @@ class RuleOptimizer(Optimizer):
                 if self._compiled is None:
                     self._compiled = _private_compile(_fused_group_step)
                 self._compiled(rule, [params[i] for i in rest], [grads[i] for i in rest], [states[i] for i in rest])
-
-    @staticmethod
-    def _fused_buckets(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
-                       kinds: list[tuple | None]) -> tuple[list[tuple[Bucket, list[dict]]], list[int]]:
-        """The buckets of :func:`_fused_list_step` (parameters of one kind and step count, in order of
-        first appearance), each with its parameters' state dicts, and the indices of the parameters
-        that step one by one (kind None)."""
-        members: dict[tuple, list[int]] = {}
-        rest = []
-        for i, kind in enumerate(kinds):
-            if kind is None:
-                rest.append(i)
-                continue
-            step = states[i].get("step")
-            members.setdefault((kind, None if step is None else step.item()), []).append(i)
-        buckets = []
-        for (kind, count), indices in members.items():
-            chosen = [states[i] for i in indices]
-            entries = {key: [s[key] for s in chosen] for key in kind[1] if key != "step"}
-            steps = [s["step"] for s in chosen] if count is not None else None
-            buckets.append((([params[i] for i in indices], [grads[i] for i in indices], entries, steps), chosen))
-        return buckets, rest
 
     #: torch's error for a sparse gradient with fused=True ("{name}": the class name); None: ``sparse_error``
     fused_sparse_error: str | None = None
