@@ -272,16 +272,17 @@ def test_fused_step_counts_are_exact(name):
             assert opt.state[p]["step"].item() == 3.0, name
 
 
-def test_mixed_dtypes_step_as_separate_lists_and_match_torchs_fused_kernel():
-    """One group of float32 and float64 tensors: each dtype steps as its own TensorList, as torch's
-    fused kernel groups them. float64 agrees to ATOL; float32 to 4e-5, the same argument in float32
+@pytest.mark.parametrize("maximize", (False, True))
+def test_mixed_dtypes_step_as_separate_lists_and_match_torchs_fused_kernel(maximize):
+    """One group of float32 and float64 tensors (with and without ``maximize``): each dtype steps as
+    its own TensorList, as torch's fused kernel groups them. float64 agrees to ATOL; float32 to 4e-5, the same argument in float32
     (u = 2⁻²⁴: 2·15·u·4 ≈ 7e-6 per step, 8 steps 5.7e-5 at most, and in practice well under half of
     that bound since the roundings do not all align): 25× smaller than the ~1e-3 a missed bias
     correction changes θ by."""
     dtypes = (torch.float32, torch.float64) * 3
     params_o, params_t = many_small_params(dtypes), many_small_params(dtypes)
-    opt_o = ours.Adam(params_o, fused=True, **KWARGS["Adam"])
-    opt_t = torch.optim.Adam(params_t, fused=True, **KWARGS["Adam"])
+    opt_o = ours.Adam(params_o, fused=True, maximize=maximize, **KWARGS["Adam"])
+    opt_t = torch.optim.Adam(params_t, fused=True, maximize=maximize, **KWARGS["Adam"])
     for k in range(STEPS):
         for params, opt in ((params_o, opt_o), (params_t, opt_t)):
             set_grads(params, k)

@@ -33,8 +33,11 @@ with torch's error, for parameters on a device torch cannot capture (the CPU); w
 accepted the step is the non-capturable arithmetic, which differs from torch's capturable
 order by rounding. ``fused=True`` (the six classes above, RMSprop and RAdam included, which torch
 lacks a fused kernel for) compiles the same rule with ``torch.compile`` (inductor) at the first
-step: one kernel per tensor, state written in place, ``step`` kept on the parameter's device as
-torch's fused kernels keep it. lr reaches the compiled step as a 0-d tensor updated from the group
+step, state written in place, ``step`` kept on the parameter's device as torch's fused kernels keep
+it. On the CPU the tensors of a group that share dtype, state entries and step count step as one
+TensorList (the rule's bias corrections computed once for the list, a few kernels, each looping over
+all its tensors; RAdam, whose rule dynamo cannot trace over lists, steps tensor by tensor); elsewhere
+(CUDA) each tensor's step is its own kernel. lr reaches the compiled step as a 0-d tensor updated from the group
 each step, so a scheduler changing lr does not recompile; other hyperparameters are constants of
 the compiled step, so changing them (a scheduler cycling momentum or betas) recompiles. It refuses,
 with torch's errors, sparse gradients, non-float parameters (complex included) and ``foreach=True``;
