@@ -19,6 +19,8 @@ correction changes θ by ~1e-3 at step 1).
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch._dynamo
@@ -199,3 +201,123 @@ def test_default_step_writes_state_in_place(name):
         with CopiesOfArrays() as mode:
             opt.step()
         assert mode.copies == [], (name, lr)
+
+
+def many_small_params(dtypes=(torch.float64,) * 6):
+    """A group of small tensors of several shapes (the TensorList path of ``fused=True`` on the CPU)."""
+    g = torch.Generator().manual_seed(1)
+    shapes = [(3, 2), (5,), (2, 2, 2), (7,), (1,), (4, 3)]
+    return [torch.randn(shape, generator=g, dtype=torch.float64).to(dtype).requires_grad_()
+            for shape, dtype in zip(shapes, dtypes)]
+
+
+def set_grads(params, k, skip=()):
+    """Gradients for step ``k`` (the same for every optimizer); the parameters in ``skip`` get none."""
+    g = torch.Generator().manual_seed(100 + k)
+    for i, p in enumerate(params):
+        grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype)
+        p.grad = None if i in skip else grad
+
+
+@pytest.mark.parametrize("name", TORCH_FUSED)
+def test_lists_of_small_tensors_match_torchs_fused_kernel_without_recompiling(name):
+    """fused=True on a group of six small float64 tensors, one of which has no gradient for the
+    first two steps (so the group steps as two TensorLists with different step counts), while
+    LambdaLR changes lr every step: ours agrees with torch's fused kernel to ATOL (the module's
+    argument: the same ≤ 15 rounded operations per step, STEPS steps), every step count is torch's,
+    the group steps as TensorLists, and once the step counts have split (step 3) no further step
+    compiles anything, although lr takes a new value every step. (SGD's group gets every gradient:
+    torch's fused SGD raises a TypeError when only some parameters have a momentum buffer.)"""
+    torch._dynamo.reset()
+    counters = torch._dynamo.utils.counters
+    kw = KWARGS[name]
+    schedule = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / (1 + k))  # noqa: E731
+    params_o, params_t = many_small_params(), many_small_params()
+    opt_o = getattr(ours, name)(params_o, fused=True, **kw)
+    opt_t = getattr(torch.optim, name)(params_t, fused=True, **kw)
+    scheds = schedule(opt_o), schedule(opt_t)
+    graphs = []
+    for k in range(STEPS):
+        for params, opt, sched in ((params_o, opt_o, scheds[0]), (params_t, opt_t, scheds[1])):
+            set_grads(params, k, skip=(2,) if k < 2 and name != "SGD" else ())
+            opt.step()
+            sched.step()
+        graphs.append(counters["stats"]["unique_graphs"])
+    assert opt_o._compiled_lists is not None and opt_o._compiled is None  # the TensorList path
+    assert graphs[2] == graphs[-1], graphs
+    for p, q in zip(params_t, params_o):
+        torch.testing.assert_close(q, p, rtol=0, atol=ATOL)
+        for key in opt_t.state[p]:
+            s_o, s_t = opt_o.state[q][key], opt_t.state[p][key]
+            if key == "step":
+                assert torch.equal(s_o, s_t), key
+            else:
+                torch.testing.assert_close(s_o, s_t, rtol=0, atol=ATOL, msg=key)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fused_step_counts_are_exact(name):
+    """Every parameter's step count after STEPS fused steps is STEPS, on the TensorList path too:
+    torch 2.13's inductor miscompiles one new count copied into all of a list's step tensors (it
+    recomputes the count from the first tensor after overwriting it, giving 1, 2, 2, …), so the
+    count is copied outside the compiled function; RMSprop, whose update never reads the count,
+    is the rule that exposed it."""
+    params = many_small_params()
+    opt = getattr(ours, name)(params, fused=True, **KWARGS[name])
+    for k in range(3):
+        set_grads(params, k)
+        opt.step()
+    for p in params:
+        if "step" in opt.state[p]:
+            assert opt.state[p]["step"].item() == 3.0, name
+
+
+@pytest.mark.parametrize("maximize", (False, True))
+def test_mixed_dtypes_step_as_separate_lists_and_match_torchs_fused_kernel(maximize):
+    """One group of float32 and float64 tensors (with and without ``maximize``): each dtype steps as
+    its own TensorList, as torch's fused kernel groups them. float64 agrees to ATOL; float32 to 4e-5, the same argument in float32
+    (u = 2⁻²⁴: 2·15·u·4 ≈ 7e-6 per step, 8 steps 5.7e-5 at most, and in practice well under half of
+    that bound since the roundings do not all align): 25× smaller than the ~1e-3 a missed bias
+    correction changes θ by."""
+    dtypes = (torch.float32, torch.float64) * 3
+    params_o, params_t = many_small_params(dtypes), many_small_params(dtypes)
+    opt_o = ours.Adam(params_o, fused=True, maximize=maximize, **KWARGS["Adam"])
+    opt_t = torch.optim.Adam(params_t, fused=True, maximize=maximize, **KWARGS["Adam"])
+    for k in range(STEPS):
+        for params, opt in ((params_o, opt_o), (params_t, opt_t)):
+            set_grads(params, k)
+            opt.step()
+    assert opt_o._compiled_lists is not None and opt_o._compiled is None
+    for p, q in zip(params_t, params_o):
+        torch.testing.assert_close(q, p, rtol=0, atol=ATOL if p.dtype == torch.float64 else 4e-5)
+
+
+@pytest.mark.parametrize("name", ("SGD", "Adam"))
+def test_fused_state_dict_round_trip_continues_the_same_steps(name):
+    """A fused optimizer's state_dict loaded into a fresh one (ours) and into torch's fused kernel:
+    both continue as the uninterrupted run does. Ours from its own checkpoint bitwise (the same
+    compiled function on the same values: loading replaces the state tensors, which the step notices
+    by identity); torch from ours to ATOL (the module's argument)."""
+    kw = KWARGS[name]
+
+    def run(steps, opt, params, start=0):
+        for k in range(start, start + steps):
+            set_grads(params, k)
+            opt.step()
+
+    params = many_small_params()
+    opt = getattr(ours, name)(params, fused=True, **kw)
+    run(4, opt, params)
+    checkpoint = copy.deepcopy(opt.state_dict())  # state_dict() holds the live tensors
+    saved = [p.detach().clone() for p in params]
+    run(4, opt, params, start=4)
+    for library in (ours, torch.optim):
+        resumed = [s.clone().requires_grad_() for s in saved]
+        opt_r = getattr(library, name)(resumed, fused=True, **kw)
+        opt_r.load_state_dict(copy.deepcopy(checkpoint))  # loading keeps (and steps) these very tensors
+        run(4, opt_r, resumed, start=4)
+        for p, r in zip(params, resumed):
+            if library is ours:
+                assert torch.equal(r, p), name
+            else:
+                torch.testing.assert_close(r, p, rtol=0, atol=ATOL)

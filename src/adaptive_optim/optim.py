@@ -33,8 +33,11 @@ with torch's error, for parameters on a device torch cannot capture (the CPU); w
 accepted the step is the non-capturable arithmetic, which differs from torch's capturable
 order by rounding. ``fused=True`` (the six classes above, RMSprop and RAdam included, which torch
 lacks a fused kernel for) compiles the same rule with ``torch.compile`` (inductor) at the first
-step: one kernel per tensor, state written in place, ``step`` kept on the parameter's device as
-torch's fused kernels keep it. lr reaches the compiled step as a 0-d tensor updated from the group
+step, state written in place, ``step`` kept on the parameter's device as torch's fused kernels keep
+it. On the CPU the tensors of a group that share dtype, state entries and step count step as one
+TensorList (the rule's bias corrections computed once for the list, a few kernels, each looping over
+all its tensors; RAdam, whose rule dynamo cannot trace over lists, steps tensor by tensor); elsewhere
+(CUDA) each tensor's step is its own kernel. lr reaches the compiled step as a 0-d tensor updated from the group
 each step, so a scheduler changing lr does not recompile; other hyperparameters are constants of
 the compiled step, so changing them (a scheduler cycling momentum or betas) recompiles. It refuses,
 with torch's errors, sparse gradients, non-float parameters (complex included) and ``foreach=True``;
@@ -164,11 +167,21 @@ def _plain(value: Any) -> bool:
     return value is None or type(value) in (bool, int, float)
 
 
-def _check_fusable(p: Tensor) -> None:
-    """torch.optim's refusal of a parameter its fused kernels do not take (same type and message)."""
+def _fused_devices() -> list[str]:
     from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
 
-    devices = _get_fused_kernels_supported_devices()
+    return _get_fused_kernels_supported_devices()
+
+
+def _fusable_kind(kind: tuple[torch.dtype, torch.device]) -> bool:
+    """True for a (dtype, device) that torch's fused kernels take (see :func:`_check_fusable`)."""
+    dtype, device = kind
+    return dtype.is_floating_point and device.type in _fused_devices()
+
+
+def _check_fusable(p: Tensor) -> None:
+    """torch.optim's refusal of a parameter its fused kernels do not take (same type and message)."""
+    devices = _fused_devices()
     if not (p.device.type in devices and torch.is_floating_point(p)):
         raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
                            f"supported devices: {devices} but {p.dtype} and {p.device.type}")
@@ -191,7 +204,109 @@ def _fused_group_step(rule: rules.Rule, params: list[Tensor], grads: list[Tensor
                 old.copy_(value)
 
 
-def _private_compile(fn: Callable) -> Callable:
+#: One bucket of :func:`_fused_list_step`: parameters, gradients, each state entry's tensors (by
+#: key) and the step tensors (None for a rule without a step count).
+Bucket = tuple[list[Tensor], list[Tensor], dict[str, list[Tensor]], "list[Tensor] | None"]
+
+
+def _fused_list_step(rule: rules.Rule, buckets: list[Bucket]) -> list[dict[str, Any]]:
+    """The rule over each bucket of a CPU param group (tensors sharing dtype, state entries and step
+    count) as TensorLists, writing in place: the function ``fused=True`` compiles on the CPU. The
+    bias corrections are computed once per bucket, not once per tensor, and inductor's loops over
+    the list's tensors are fewer and larger. Returns each bucket's new step count (a 0-d tensor) and
+    new state entries (SGD's first momentum buffer, as copies), for the caller to store.
+
+    The new count is copied into the bucket's step tensors by the caller, not here: torch 2.13's
+    inductor miscompiles ``v = steps[0] + 1; _foreach_copy_(steps, [v] * n)`` (it recomputes ``v``
+    for each target from the already overwritten ``steps[0]``, giving 1, 2, 2, …), which a rule
+    whose count feeds nothing else (RMSprop) compiles to.
+
+    Flat lists, not the state dicts, are the inputs: dynamo guards every dict it reads (its keys),
+    and with one dict per parameter those checks cost more than the step on small tensors."""
+    added = []
+    for params, grads, entries, steps in buckets:
+        lists = {key: TensorList(tensors) for key, tensors in entries.items()}
+        if steps is not None:
+            lists["step"] = steps[0]
+        param_list = TensorList(params)
+        new_param, new_state = rule.update(param_list, TensorList(grads), lists)
+        if new_param is not param_list:
+            torch._foreach_copy_(params, new_param.tensors)
+        new_entries = {}
+        for key, value in new_state.items():
+            if key == "step":
+                new_entries[key] = value
+            elif key not in lists:
+                new_entries[key] = [t.clone() for t in value.tensors]
+            elif value is not lists[key]:
+                torch._foreach_copy_(entries[key], value.tensors)
+        added.append(new_entries)
+    return added
+
+
+def _list_kind(p: Tensor, state: dict[str, Any]) -> tuple | None:
+    """What a CPU parameter of a ``fused=True`` group must share with others to step in one
+    TensorList (its dtype and state entries), or None for one the per-tensor compiled step takes:
+    off the CPU, or with a state entry that is not a dense tensor of the parameter's dtype, shape and
+    device (as a hand-edited state may hold)."""
+    if p.device.type != "cpu" or not all(
+            torch.is_tensor(v) and v.layout == torch.strided and v.dtype == p.dtype and v.shape == p.shape
+            and v.device == p.device for k, v in state.items() if k != "step"):
+        return None
+    return p.dtype, tuple(state)
+
+
+class _FusedPlan:
+    """How a ``fused=True`` param group steps, worked out once for its parameters with a gradient and
+    their state tensors (``ids``: their identities, which it holds, so no id is reused while it
+    lives): each parameter's kind (:func:`_list_kind`), and for each kind its TensorList members'
+    parameters, state entries and step tensors. Only the step counts are read at every step."""
+
+    def __init__(self, params: list[Tensor], states: list[dict[str, Any]]) -> None:
+        self.held = [*params, *(v for s in states for v in s.values())]
+        self.ids = [id(x) for x in self.held]
+        kinds = [_list_kind(p, s) for p, s in zip(params, states)]
+        self.rest = [i for i, kind in enumerate(kinds) if kind is None]
+        self.members: dict[tuple, list[int]] = {}
+        for i, kind in enumerate(kinds):
+            if kind is not None:
+                self.members.setdefault(kind, []).append(i)
+        self.steps = [states[i]["step"] for indices in self.members.values() for i in indices
+                      if "step" in states[i]]  # kinds with a step count come whole: the state keys are the kind's
+        self.whole = {kind: self._bucket(kind, indices, params, states) for kind, indices in self.members.items()}
+
+    @staticmethod
+    def _bucket(kind: tuple, indices: list[int], params: list[Tensor],
+                states: list[dict[str, Any]]) -> tuple[Bucket, list[dict]]:
+        chosen = [states[i] for i in indices]
+        entries = {key: [s[key] for s in chosen] for key in kind[1] if key != "step"}
+        steps = [s["step"] for s in chosen] if "step" in kind[1] else None
+        return ([params[i] for i in indices], [], entries, steps), chosen
+
+    def buckets(self, params: list[Tensor], states: list[dict[str, Any]]) -> tuple[list[tuple[Bucket, list[dict]]], list[int]]:
+        """This step's buckets of :func:`_fused_list_step` (with their parameters' state dicts) and the
+        indices of the parameters that step one by one. A kind whose members' step counts differ
+        (a parameter that missed steps) is split by count, in order of first appearance."""
+        counts = iter(torch.stack(self.steps).tolist() if self.steps else [])
+        result = []
+        for kind, indices in self.members.items():
+            (members, _, entries, steps), chosen = self.whole[kind]
+            if steps is None:
+                split = {None: indices}
+            else:
+                split = {}
+                for i, count in zip(indices, counts):
+                    split.setdefault(count, []).append(i)
+            if len(split) == 1:
+                result.append(((members, [p.grad for p in members], entries, steps), chosen))
+                continue
+            for part in split.values():
+                (ps, _, es, ss), cs = self._bucket(kind, part, params, states)
+                result.append(((ps, [p.grad for p in ps], es, ss), cs))
+        return result, self.rest
+
+
+def _private_compile(fn: Callable, skip_size_asserts: bool = False) -> Callable:
     """``torch.compile`` of a private copy of ``fn``.
 
     Dynamo keeps the graphs compiled for a function on its code object, and recompiles at most a
@@ -200,9 +315,15 @@ def _private_compile(fn: Callable) -> Callable:
     ``realize_opcount_threshold=1`` makes inductor compute the 0-d bias corrections (``pow`` of the
     step count, roots, ratios) once, as scalars, instead of inlining them into the elementwise
     kernel, where they were evaluated again for every element (Adam: ~5× slower on the CPU).
+    ``size_asserts=False`` (``skip_size_asserts``): the compiled code does not check again the shape
+    and strides of each input on every call; dynamo's guards check them already (dtype, device,
+    shape and strides of every tensor argument) before the compiled code runs. With a group's
+    tensors as the inputs of one graph (the TensorList step: ~1000 for Adam on 200 tensors) the
+    second check cost ~10% of a step.
     """
     copy = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
-    return torch.compile(copy, fullgraph=True, dynamic=False, options={"realize_opcount_threshold": 1})
+    options = {"realize_opcount_threshold": 1, **({"size_asserts": False} if skip_size_asserts else {})}
+    return torch.compile(copy, fullgraph=True, dynamic=False, options=options)
 
 
 class RuleOptimizer(Optimizer):
@@ -229,6 +350,9 @@ class RuleOptimizer(Optimizer):
     #: their step writes state and parameters in place, steps each group's dense tensors as
     #: TensorLists (torch's foreach kernels), and ``fused=True`` compiles the rule.
     fast: bool = False
+    #: ``fused=True`` on the CPU: step parameters that share dtype, state entries and step count as
+    #: TensorLists in one compiled function (see ``_step_fused``); False: tensor by tensor
+    fused_lists: bool = True
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         _refuse_kernel_flags(type(self).__name__, defaults.get("fused"), defaults.get("differentiable"),
@@ -236,7 +360,9 @@ class RuleOptimizer(Optimizer):
         self.rule_for(defaults).validate()  # torch's checks and messages, in the constructor only
         super().__init__(params, defaults)
         self._compiled: Callable | None = None  # fused=True: the compiled step, made at the first step
+        self._compiled_lists: Callable | None = None  # the same over TensorLists (CPU tensors)
         self._fused_lrs: dict[int, Tensor] = {}  # fused=True: each group's lr as a 0-d tensor
+        self._fused_kinds: dict[int, _FusedPlan] = {}  # fused=True: each group's plan
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -380,31 +506,57 @@ class RuleOptimizer(Optimizer):
 
     def _step_fused(self, group: dict[str, Any], params: list[Tensor]) -> None:
         """``fused=True``: the rule compiled by torch.compile for this group, lr passed as a 0-d tensor
-        (updated from the group each step, so a scheduler changing lr does not recompile)."""
-        for p in params:
-            _check_fusable(p)
-            if p.grad.is_sparse:
-                message = self.fused_sparse_error or self.sparse_error or "{name} does not support sparse gradients"
-                raise RuntimeError(message.format(name=type(self).__name__))
+        (updated from the group each step, so a scheduler changing lr does not recompile).
+
+        On the CPU, parameters that share dtype, state entries and step count step as TensorLists
+        (one compiled function over all such buckets); the others, and every parameter when a
+        hyperparameter other than lr is not a plain number, take the per-tensor compiled step.
+        What a parameter may share is worked out again whenever the parameters with a gradient or
+        their state tensors change (compared by identity); the step counts are read every step."""
+        grads = [p.grad for p in params]
+        if any(g.is_sparse for g in grads) or not all(map(_fusable_kind, {(p.dtype, p.device) for p in params})):
+            for p in params:  # the first offending parameter, with torch's error
+                _check_fusable(p)
+                if p.grad.is_sparse:
+                    message = self.fused_sparse_error or self.sparse_error or "{name} does not support sparse gradients"
+                    raise RuntimeError(message.format(name=type(self).__name__))
         if not hasattr(self, "_fused_lrs"):  # an optimizer unpickled or copied (torch pickles its state only)
-            self._compiled, self._fused_lrs = None, {}
+            self._compiled, self._compiled_lists, self._fused_lrs, self._fused_kinds = None, None, {}, {}
         lr = self._fused_lrs.get(id(group))
         if lr is None or lr.device != params[0].device:
             lr = self._fused_lrs[id(group)] = torch.zeros((), dtype=torch.float64, device=params[0].device)
         lr.copy_(group["lr"]) if torch.is_tensor(group["lr"]) else lr.fill_(group["lr"])
         rule = self.rule_class.unchecked(**{name: group[name] for name in self.rule_fields if name != "lr"}, lr=lr)
-        states = []
-        for p in params:
-            state = self.state.get(p)
-            if not state:
-                state = self.state[p] = self.init_state(p, rule)
-            if "step" in state and (state["step"].device != p.device or state["step"].dtype != torch.float32):
-                state["step"] = state["step"].to(device=p.device, dtype=torch.float32)  # as torch's fused
-            states.append(state)
-        if self._compiled is None:
-            self._compiled = _private_compile(_fused_group_step)
+        get = self.state.get
+        states = [get(p) for p in params]
+        ids = [*map(id, params), *(id(v) for s in states if s for v in s.values())]
+        plan = self._fused_kinds.get(id(group))
+        if plan is None or not all(states) or plan.ids != ids:
+            for i, p in enumerate(params):
+                state = states[i]
+                if not state:
+                    state = states[i] = self.state[p] = self.init_state(p, rule)
+                if "step" in state and (state["step"].device != p.device or state["step"].dtype != torch.float32):
+                    state["step"] = state["step"].to(device=p.device, dtype=torch.float32)  # as torch's fused
+            plan = self._fused_kinds[id(group)] = _FusedPlan(params, states)
+        lists = self.fused_lists and all(_plain(group[name]) for name in self.rule_fields if name != "lr")
+        buckets, rest = plan.buckets(params, states) if lists else ([], list(range(len(params))))
         with _ops.writing_in_place():
-            self._compiled(rule, params, [p.grad for p in params], states)
+            if buckets:
+                if self._compiled_lists is None:
+                    self._compiled_lists = _private_compile(_fused_list_step, skip_size_asserts=True)
+                added = self._compiled_lists(rule, [bucket for bucket, _ in buckets])
+                for ((_, _, _, steps), members), entries in zip(buckets, added):
+                    for key, value in entries.items():
+                        if key == "step":
+                            torch._foreach_copy_(steps, [value] * len(steps))
+                            continue
+                        for state, tensor in zip(members, value):
+                            state[key] = tensor
+            if rest:
+                if self._compiled is None:
+                    self._compiled = _private_compile(_fused_group_step)
+                self._compiled(rule, [params[i] for i in rest], [grads[i] for i in rest], [states[i] for i in rest])
 
     #: torch's error for a sparse gradient with fused=True ("{name}": the class name); None: ``sparse_error``
     fused_sparse_error: str | None = None
@@ -593,6 +745,9 @@ class RAdam(RuleOptimizer):
     rule_fields = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
     sparse_error = "RAdam does not support sparse gradients"
     fast = True
+    #: dynamo (torch 2.13) cannot trace the rule's Python operators between a TensorList and a 0-d
+    #: tensor (``exp_avg / (1 - β₁ᵗ)``, the ρ_t switch), so ``fused=True`` steps tensor by tensor
+    fused_lists = False
     group_defaults = {"foreach": None, "maximize": False, "differentiable": False,
                       "decoupled_weight_decay": False, "capturable": False}
 

@@ -6,6 +6,13 @@ group instead of once per tensor. Coefficients are numbers shared by the whole l
 numbers, or 0-d tensors (the bias corrections), read once with ``.item()`` as torch.optim reads its
 step counts. torch's foreach kernels round as its per-tensor ones (on the CPU they call them), so
 results are unchanged. torch is imported only when a list is built.
+
+Inside ``torch.compile`` (``fused=True`` on the CPU) a 0-d tensor coefficient stays a tensor: read
+with ``.item()`` it would become a graph scalar, which inductor does not keep in float64. It goes to
+the foreach overloads that take a Tensor (``_foreach_mul``, ``_foreach_div``); where torch 2.13 has
+none, or dynamo passes a tensor Scalar on as a rounded graph scalar (``alpha=``, ``value=``, a lerp
+weight, ``_foreach_add``), the list applies the per-tensor operation to each tensor, as the
+per-tensor compiled step does.
 """
 
 from __future__ import annotations
@@ -20,10 +27,18 @@ def _torch():
 
 
 def _number(x: Any):
-    """A coefficient as the Scalar torch's foreach kernels take (a 0-d tensor read exactly)."""
+    """A coefficient as the Scalar torch's foreach kernels take (a 0-d tensor read exactly), or,
+    inside torch.compile, a 0-d tensor as it is (see the module's docstring)."""
     if isinstance(x, TensorList):
         raise TypeError("a TensorList is not a coefficient")
-    return x.item() if _torch().is_tensor(x) else x
+    torch = _torch()
+    if torch.is_tensor(x) and not torch.compiler.is_compiling():
+        return x.item()
+    return x
+
+
+def _is_tensor(x: Any) -> bool:
+    return _torch().is_tensor(x)
 
 
 class TensorList:
@@ -52,8 +67,28 @@ class TensorList:
             return into
         return result
 
+    def _each(self, name: str, *args, into: "TensorList | None" = None, **kwargs) -> "TensorList":
+        """``torch.<name>`` applied tensor by tensor (``Tensor.<name>_`` when ``into`` is the list):
+        for a 0-d tensor coefficient inside torch.compile, where no foreach overload keeps it exact."""
+        torch = _torch()
+        rows = list(zip(self.tensors, *(a.tensors if isinstance(a, TensorList) else [a] * len(self) for a in args)))
+        if into is self:
+            for t, *row in rows:
+                getattr(t, f"{name}_")(*row, **kwargs)
+            return self
+        result = TensorList([getattr(torch, name)(t, *row, **kwargs) for t, *row in rows])
+        if into is not None:
+            torch._foreach_copy_(into.tensors, result.tensors)
+            return into
+        return result
+
     def _binary(self, name: str, other) -> "TensorList":
-        return self._foreach(name, other if isinstance(other, TensorList) else _number(other))
+        if isinstance(other, TensorList):
+            return self._foreach(name, other)
+        other = _number(other)
+        if _is_tensor(other) and name not in ("mul", "div"):  # compiling: see the module's docstring
+            return self._each(name, other)
+        return self._foreach(name, other)
 
     # arithmetic, each with a TensorList (element by element) or a coefficient
     def __neg__(self) -> "TensorList":
@@ -96,7 +131,10 @@ class TensorList:
         return self._foreach("sqrt", into=into)
 
     def add(self, other, into: "TensorList | None" = None) -> "TensorList":
-        return self._foreach("add", _number(other), into=into)
+        other = _number(other)
+        if _is_tensor(other):  # compiling: see the module's docstring
+            return self._each("add", other, into=into)
+        return self._foreach("add", other, into=into)
 
     def div(self, other, into: "TensorList | None" = None) -> "TensorList":
         return self._foreach("div", _number(other), into=into)
@@ -105,16 +143,28 @@ class TensorList:
         return self._foreach("maximum", other, into=into)
 
     def lerp(self, end: "TensorList", weight, into: "TensorList | None" = None) -> "TensorList":
-        return self._foreach("lerp", end, _number(weight), into=into)
+        weight = _number(weight)
+        if _is_tensor(weight):  # compiling: see the module's docstring
+            return self._each("lerp", end, weight, into=into)
+        return self._foreach("lerp", end, weight, into=into)
 
     def add_scaled(self, other: "TensorList", alpha, into: "TensorList | None" = None) -> "TensorList":
-        return self._foreach("add", other, alpha=_number(alpha), into=into)
+        alpha = _number(alpha)
+        if _is_tensor(alpha):  # compiling: see the module's docstring
+            return self._each("add", other, alpha=alpha, into=into)
+        return self._foreach("add", other, alpha=alpha, into=into)
 
     def addcmul(self, a: "TensorList", b: "TensorList", value, into: "TensorList | None" = None) -> "TensorList":
-        return self._foreach("addcmul", a, b, _number(value), into=into)
+        value = _number(value)
+        if _is_tensor(value):  # compiling: see the module's docstring
+            return self._each("addcmul", a, b, value=value, into=into)
+        return self._foreach("addcmul", a, b, value, into=into)
 
     def addcdiv(self, a: "TensorList", b: "TensorList", value, into: "TensorList | None" = None) -> "TensorList":
-        return self._foreach("addcdiv", a, b, _number(value), into=into)
+        value = _number(value)
+        if _is_tensor(value):  # compiling: see the module's docstring
+            return self._each("addcdiv", a, b, value=value, into=into)
+        return self._foreach("addcdiv", a, b, value, into=into)
 
     def as_real(self) -> "TensorList":
         """Complex tensors as real views (…, 2); the list itself when none is complex."""
