@@ -138,10 +138,9 @@ def train(make_model: Callable[[], torch.nn.Module], rule: Rule, batches: Sequen
       weights, ``steps`` = the final ones), every metric of ``metrics`` (default: ``{"loss": loss_fn}``)
       is averaged over the held-out batches, weighted by their lengths, with the model in eval mode.
     - ``chunk_size``: train at most this many runs at once (the chunks one after the other) to fit
-      memory; the results do not depend on it beyond the order of floating-point sums. It can also
-      buy speed on a CPU: on a 2-core CPU (1 MB of L2 cache per core) the book's CNN, 32 runs,
-      trained 10–20% faster in chunks of 16 (the activations of fewer runs stay in the caches;
-      ``benchmarks/sweeps.py --chunk-size 16``), while chunks of 8 lost it to per-operation overhead.
+      memory; the results do not depend on it beyond the order of floating-point sums. (On a CPU,
+      smaller chunks keep more of the activations in the caches but pay the per-operation overhead
+      more often; ``benchmarks/sweeps.py --chunk-size`` measures the trade-off.)
     - ``randomness``: ``"error"`` refuses random operations in the forward pass; ``"different"``
       draws independently per run (see the module docstring).
     - ``progress``: show a progress line on stderr; by default only when stderr is a terminal and
