@@ -474,7 +474,7 @@ STACKABLE = {name: cls for name, cls in rules.RULES.items() if cls.stackable}
 
 def test_the_stackable_rules_of_the_package_are_the_elementwise_ones():
     """Every rule of the package a sweep accepts is stepped joined (and tested so below)."""
-    assert set(sweeps.ELEMENTWISE) == set(STACKABLE.values())
+    assert set(sweeps._ELEMENTWISE_RULES) == set(STACKABLE.values())
 
 
 @pytest.mark.parametrize("name", STACKABLE)

@@ -311,7 +311,7 @@ class _Chunk:
         # What the rule steps: the parameters joined into one (K, P) tensor where they share a
         # dtype (see _Joined), else each stacked parameter on its own.
         trainable = {n: stacked[n] for n in names}
-        self.joined = _Joined.of(trainable) if type(rule) in ELEMENTWISE else None
+        self.joined = _Joined.of(trainable) if type(rule) in _ELEMENTWISE_RULES else None
         self.stepped = trainable if self.joined is None else {_Joined.KEY: self.joined.join(trainable)}
         ndims = {p.ndim for p in self.stepped.values()}
         self.rules = {d: rule.replace(**{k: _shaped(v, d) for k, v in self.hyper.items()}) for d in ndims}
@@ -447,14 +447,14 @@ class _Chunk:
 #: numbers, so sweeps may step a run's parameters joined into one tensor (see _Joined). Exact
 #: classes: a subclass may override ``update`` with statistics over a tensor (the beyond chapter's
 #: LAMB with per-run norms is stackable, as its norms stay within a run, but not elementwise).
-ELEMENTWISE: tuple[type[Rule], ...] = tuple(rules.RULES[name] for name in (
+_ELEMENTWISE_RULES: tuple[type[Rule], ...] = tuple(rules.RULES[name] for name in (
     "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "RAdam", "NAdam", "Adamax", "Lion", "AdamWScheduleFree"))
 
 
 class _Joined:
     """A chunk's trainable parameters as one (K, P) tensor, each parameter a view of its columns.
 
-    For the :data:`ELEMENTWISE` rules every entry is updated from its own entries of gradient and
+    For the rules of ``_ELEMENTWISE_RULES`` every entry is updated from its own entries of gradient and
     state, and the per-run hyperparameters broadcast along each run's row. So one update of the joined tensor does, entry by entry, the
     arithmetic of one update per parameter, in a dozen operations instead of a dozen per
     parameter (and one finiteness check instead of one per parameter). The gradients are joined
