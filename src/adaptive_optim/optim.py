@@ -61,6 +61,7 @@ tested to agree with the eager step to a bound argued in tests/test_optim_compil
 from __future__ import annotations
 
 import types
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -78,6 +79,11 @@ ParamsT = Any
 #: ``LIST_MAX_NUMEL`` entries in all (see ``RuleOptimizer._lists``).
 TENSOR_MAX_NUMEL_IN_LIST = 2**16
 LIST_MAX_NUMEL = 2**20
+
+#: What torch.compile raises when it cannot trace or compile a step (before running it): dynamo's
+#: errors (an operation it cannot trace, a failing fake-tensor call, a backend failure) and its hard
+#: failure on reaching the recompile limit with ``fullgraph=True``.
+_COMPILE_FAILURES = (torch._dynamo.exc.TorchDynamoException, torch._dynamo.exc.FailOnRecompileLimitHit)
 
 #: The device types torch.optim accepts for capturable=True (``_get_capturable_supported_devices``).
 CAPTURABLE_DEVICES = ("cuda", "xpu", "hpu", "privateuseone", "xla")
@@ -265,6 +271,7 @@ class _FusedPlan:
     def __init__(self, params: list[Tensor], states: list[dict[str, Any]]) -> None:
         self.held = [*params, *(v for s in states for v in s.values())]
         self.ids = [id(x) for x in self.held]
+        self.dtypes = [p.dtype for p in params]
         kinds = [_list_kind(p, s) for p, s in zip(params, states)]
         self.rest = [i for i, kind in enumerate(kinds) if kind is None]
         self.members: dict[tuple, list[int]] = {}
@@ -419,7 +426,7 @@ class RuleOptimizer(Optimizer):
             if not with_grad:
                 continue
             self.check_group(group)
-            if group.get("fused"):
+            if group.get("fused") and not self.fused_fallback:
                 self._step_fused(group, with_grad)
                 continue
             rule = self.rule_for(group)
@@ -530,8 +537,9 @@ class RuleOptimizer(Optimizer):
         get = self.state.get
         states = [get(p) for p in params]
         ids = [*map(id, params), *(id(v) for s in states if s for v in s.values())]
+        dtypes = [p.dtype for p in params]  # `p.data = p.data.float()` keeps p's identity, not its kind
         plan = self._fused_kinds.get(id(group))
-        if plan is None or not all(states) or plan.ids != ids:
+        if plan is None or not all(states) or plan.ids != ids or plan.dtypes != dtypes:
             for i, p in enumerate(params):
                 state = states[i]
                 if not state:
@@ -545,8 +553,12 @@ class RuleOptimizer(Optimizer):
             if buckets:
                 if self._compiled_lists is None:
                     self._compiled_lists = _private_compile(_fused_list_step, skip_size_asserts=True)
-                added = self._compiled_lists(rule, [bucket for bucket, _ in buckets])
-                for ((_, _, _, steps), members), entries in zip(buckets, added):
+                try:
+                    added = self._compiled_lists(rule, [bucket for bucket, _ in buckets])
+                except _COMPILE_FAILURES as error:
+                    self._step_uncompiled(group, [p for (bucket, _) in buckets for p in bucket[0]], error)
+                    added = None
+                for ((_, _, _, steps), members), entries in zip(buckets, added or ()):
                     for key, value in entries.items():
                         if key == "step":
                             torch._foreach_copy_(steps, [value] * len(steps))
@@ -556,7 +568,33 @@ class RuleOptimizer(Optimizer):
             if rest:
                 if self._compiled is None:
                     self._compiled = _private_compile(_fused_group_step)
-                self._compiled(rule, [params[i] for i in rest], [grads[i] for i in rest], [states[i] for i in rest])
+                try:
+                    self._compiled(rule, [params[i] for i in rest], [grads[i] for i in rest], [states[i] for i in rest])
+                except _COMPILE_FAILURES as error:
+                    self._step_uncompiled(group, [params[i] for i in rest], error)
+
+    def _step_uncompiled(self, group: dict[str, Any], params: list[Tensor], error: Exception) -> None:
+        """``fused=True`` when torch.compile failed on this step (while tracing or compiling, before the
+        compiled code ran, so nothing was written): step ``params`` without compiling, as with default
+        flags, so that a step the rule refuses raises the rule's own clear error; if it steps, warn
+        once and step the optimizer without compiling from then on (``fused_fallback``).
+
+        Such failures come from dynamo's limit on recompilations (8 per function): the compiled step
+        specializes on every hyperparameter but lr, and on the shapes it is given, so a scheduler that
+        changes betas or momentum every step (OneCycleLR), or many param groups of different shapes,
+        or a changing set of parameters with gradients, would make it recompile at every step."""
+        rule = self.rule_for(group)
+        for p in params:  # within the caller's writing_in_place, as the default step's large tensors
+            self._step_one(p, group, rule)
+        if not self.fused_fallback:
+            self.fused_fallback = True
+            warnings.warn(f"{type(self).__name__}(fused=True): torch.compile could not compile this step "
+                          f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                          f"the optimizer steps without compiling from now on (the same rule, slower)",
+                          RuntimeWarning, stacklevel=3)
+
+    #: True once ``fused=True`` fell back to stepping without compiling (see ``_step_uncompiled``)
+    fused_fallback: bool = False
 
     #: torch's error for a sparse gradient with fused=True ("{name}": the class name); None: ``sparse_error``
     fused_sparse_error: str | None = None
