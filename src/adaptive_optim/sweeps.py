@@ -162,6 +162,11 @@ def train(make_model: Callable[[], torch.nn.Module], rule: Rule, batches: Sequen
         raise ValueError("batches must be a non-empty sequence (a list) of (inputs, targets), one per step")
     steps = len(batches)
     hyper = _per_run_hyperparameters(rule, runs)
+    if isinstance(rule, rules.NAdam) and (isinstance(hyper["betas"][0], Tensor) or isinstance(hyper["momentum_decay"], Tensor)):
+        raise ValueError(
+            "rules.NAdam reads the product of its momentum schedule back as one number, as torch.optim "
+            "does, so betas[0] and momentum_decay must be shared by all runs (numbers); lr, betas[1], "
+            "eps and weight_decay may be per run")
     schedule = _schedule(lr_schedule, steps, runs)
     eval_steps = tuple(int(s) for s in eval_steps)
     bad = [s for s in eval_steps if not 0 <= s <= steps]
@@ -468,10 +473,12 @@ class _Joined:
 
     @classmethod
     def of(cls, params: Mapping[str, Tensor]) -> "_Joined | None":
-        """The joined layout of ``params``, or None where there is nothing to gain (one parameter)
-        or they cannot share one tensor (different dtypes or devices)."""
+        """The joined layout of ``params``, or None where there is nothing to gain (one parameter,
+        or one entry in all) or they cannot share one tensor (different dtypes or devices)."""
         kinds = {(p.dtype, p.device) for p in params.values()}
-        return cls(params) if len(params) > 1 and len(kinds) == 1 else None
+        width = sum(math.prod(p.shape[1:]) for p in params.values())
+        # width 1 would make a per-run state entry (K, 1) look like a joined one (see split_state)
+        return cls(params) if len(params) > 1 and len(kinds) == 1 and width > 1 else None
 
     def join(self, tensors: Mapping[str, Tensor]) -> Tensor:
         """(K, P): the parameters' (or gradients') entries side by side, in order."""
@@ -538,6 +545,10 @@ def _check_model(base: torch.nn.Module, models: list[torch.nn.Module]) -> None:
                              f"batched sweep does not support; use sparse=False (dense gradients)")
     if not any(True for _ in base.parameters()):
         raise ValueError("the model has no parameters to train")
+    complex_names = [n for n, p in base.named_parameters() if p.is_complex()]
+    if complex_names:
+        raise ValueError(f"the model has complex parameters ({', '.join(complex_names[:4])}), which the batched "
+                         f"sweep does not support; train them with ordinary loops and the drop-in optimizers")
     shapes = [[(n, p.shape, p.dtype, p.device) for n, p in m.named_parameters()] for m in models]
     if any(s != shapes[0] for s in shapes[1:]):
         raise ValueError("make_model() returned models with different parameters (names, shapes, "
