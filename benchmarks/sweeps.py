@@ -26,6 +26,7 @@ quiet machine or with ``--threads 1``. ``--chunk-size`` passes ``sweeps.train`` 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -74,7 +75,7 @@ def batched(make, batches, lrs, seeds, device, chunk_size=None) -> None:
     assert sweep.losses.shape == (len(batches), len(seeds))
 
 
-def loops(make, batches, lrs, seeds, device, chunk_size=None) -> None:
+def loops(make, batches, lrs, seeds, device) -> None:
     for lr, seed in zip(lrs.tolist(), seeds):
         torch.manual_seed(seed)
         model = make()
@@ -130,8 +131,8 @@ def main() -> None:
         params = sum(p.numel() for p in make().parameters())
         times: dict[str, list[tuple[float, float]]] = {"batched": [], "loops": []}
         for i in range(args.repeats + 1):
-            for name, job in (("batched", batched), ("loops", loops)):
-                seconds = timed(job, make, batches, lrs, seeds, device, args.chunk_size)
+            for name, job in (("batched", functools.partial(batched, chunk_size=args.chunk_size)), ("loops", loops)):
+                seconds = timed(job, make, batches, lrs, seeds, device)
                 if i > 0:  # the first round warms up
                     times[name].append(seconds)
         row = f"{width:6d}{params:12,d}"

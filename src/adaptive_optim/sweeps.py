@@ -66,8 +66,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, vmap
 
-from . import stacked_layers
-from . import rules
+from . import rules, stacked_layers
 from .rules import Rule, State
 
 Batch = tuple[Any, Tensor]
@@ -307,7 +306,7 @@ class _Chunk:
         names = [n for n, p in base.named_parameters() if p.requires_grad]
         frozen = [n for n, p in base.named_parameters() if not p.requires_grad]
         stacked = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]) for n in names + frozen}
-        self.frozen = {n: stacked[n] for n in frozen}
+        self.names, self.frozen = names, {n: stacked[n] for n in frozen}
         like = next(iter(stacked.values()))
         self.device, self.runs = like.device, len(seeds)
         self.hyper = {k: _slice(v, chunk, like) for k, v in hyper.items()}
@@ -388,10 +387,11 @@ class _Chunk:
         self.base.eval()
         try:
             with torch.no_grad():
+                params = self.params  # split from the joined tensor once, not once per batch
                 for batch in eval_batches:
                     inputs, targets = self._move(batch)
                     n = len(targets)
-                    for m, v in _call(self._outputs, values, self.params, self.frozen, inputs, targets).items():
+                    for m, v in _call(self._outputs, values, params, self.frozen, inputs, targets).items():
                         totals[m] = totals[m] + v.double() * n
                     weight += n
         finally:
@@ -400,7 +400,7 @@ class _Chunk:
 
     def run(self, batches, schedule, eval_batches, eval_steps, metrics, bar) -> dict[str, Any]:
         runs, steps = self.runs, len(batches)
-        names = list(self.params)
+        names = self.names
 
         def step_fn(params, frozen, inputs, targets):
             # The runs are independent, so the gradient of the sum of their losses with respect to
@@ -470,15 +470,17 @@ class _Joined:
     def __init__(self, params: Mapping[str, Tensor]) -> None:
         self.shapes = {n: p.shape for n, p in params.items()}
         self.sizes = [math.prod(p.shape[1:]) for p in params.values()]
+        self.width = sum(self.sizes)  # P
 
     @classmethod
     def of(cls, params: Mapping[str, Tensor]) -> "_Joined | None":
         """The joined layout of ``params``, or None where there is nothing to gain (one parameter,
         or one entry in all) or they cannot share one tensor (different dtypes or devices)."""
-        kinds = {(p.dtype, p.device) for p in params.values()}
-        width = sum(math.prod(p.shape[1:]) for p in params.values())
+        if len(params) < 2 or len({(p.dtype, p.device) for p in params.values()}) > 1:
+            return None
+        joined = cls(params)
         # width 1 would make a per-run state entry (K, 1) look like a joined one (see split_state)
-        return cls(params) if len(params) > 1 and len(kinds) == 1 and width > 1 else None
+        return joined if joined.width > 1 else None
 
     def join(self, tensors: Mapping[str, Tensor]) -> Tensor:
         """(K, P): the parameters' (or gradients') entries side by side, in order."""
@@ -494,10 +496,9 @@ class _Joined:
     def split_state(self, state: State) -> dict[str, State]:
         """The joined tensor's state as each parameter's: entries shaped like the joined tensor are
         split as it is; per-run entries, (K, 1), take each parameter's number of axes; scalars are shared."""
-        width = sum(self.sizes)
         by_name: dict[str, State] = {n: {} for n in self.shapes}
         for key, value in state.items():
-            if isinstance(value, Tensor) and value.ndim == 2 and value.shape[1] == width:
+            if isinstance(value, Tensor) and value.ndim == 2 and value.shape[1] == self.width:
                 for n, part in self.split(value).items():
                     by_name[n][key] = part
             elif isinstance(value, Tensor) and value.ndim == 2 and value.shape[1] == 1:
