@@ -39,7 +39,10 @@ TensorList (the rule's bias corrections computed once for the list, a few kernel
 all its tensors; RAdam, whose rule dynamo cannot trace over lists, steps tensor by tensor); elsewhere
 (CUDA) each tensor's step is its own kernel. lr reaches the compiled step as a 0-d tensor updated from the group
 each step, so a scheduler changing lr does not recompile; other hyperparameters are constants of
-the compiled step, so changing them (a scheduler cycling momentum or betas) recompiles. It refuses,
+the compiled step, so changing them (a scheduler cycling momentum or betas) recompiles. Where
+torch.compile gives up (dynamo's limit of 8 recompilations, or an error while tracing), the step
+runs the rule uncompiled: a step the rule refuses raises its own error, and otherwise the optimizer
+warns once and steps uncompiled from then on (``fused_fallback``). ``fused=True`` refuses,
 with torch's errors, sparse gradients, non-float parameters (complex included) and ``foreach=True``;
 its results differ from the eager step by rounding (fused multiply-adds), as torch's fused kernels
 do (tested in tests/test_optim_fused.py). The 8-bit classes refuse ``fused=True`` with
