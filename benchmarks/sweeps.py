@@ -19,6 +19,17 @@ core. On a busy machine, where other programs hold the cores, torch's threads wa
 every figure with more than one thread becomes erratic (loops slowed tens of times); measure on a
 quiet machine or with ``--threads 1``. ``--chunk-size`` passes ``sweeps.train`` a chunk size.
 
+The sweep's figures also depend on the C library's memory allocator, the loops' hardly at all. With
+glibc (Linux), the sweep's large activations (4 MB each for width 8) come from the top of the heap,
+and when a step frees them glibc hands that memory back to the system whenever the free block at the
+top exceeds its trim threshold (twice the largest block freed so far, as glibc adapts it): the next
+step then takes every page afresh from the kernel (about 1,000 page faults per step for width 8).
+Whether that happens depends on what the process allocated before, so runs of the same code in
+different processes, or in another order of widths, differ by 10–20%. Setting, before Python starts,
+``MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_MMAP_THRESHOLD_=67108864`` (glibc keeps freed memory, as
+the caching allocators PyTorch's CPU tuning advice recommends do) removes the page faults; it acts on
+the whole process, so the package does not set it.
+
     python benchmarks/sweeps.py                    # CPU
     python benchmarks/sweeps.py --device cuda      # GPU, larger model
 """
@@ -89,6 +100,12 @@ def loops(make, batches, lrs, seeds, device) -> None:
     synchronize(device)
 
 
+def allocator() -> str:
+    """The glibc settings that change the sweep's figures (see the module docstring), if set."""
+    set_ = [f"{k}={os.environ[k]}" for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_") if k in os.environ]
+    return " ".join(set_) or "the C library's defaults"
+
+
 def timed(job: Callable[..., None], *args) -> tuple[float, float]:
     """Wall-clock and CPU seconds (this process, all threads) of ``job(*args)``."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -123,7 +140,7 @@ def main() -> None:
              else f"{platform.processor() or 'CPU'}, {cpus} cores, {torch.get_num_threads()} torch threads")
     print(f"{args.model} CNN; {len(seeds)} runs ({len(LRS)} lrs x {len(SEEDS)} seeds), {args.steps} steps of {args.batch} digits, Adam, "
           f"float32, on {where}; torch {torch.__version__}; median of {args.repeats} after a warm-up; "
-          f"sweep chunks of {args.chunk_size or len(seeds)} runs")
+          f"sweep chunks of {args.chunk_size or len(seeds)} runs; allocator: {allocator()}")
     print(f"{'':18}{'wall-clock seconds':>30}{'CPU seconds':>30}")
     print(f"{'width':>6}{'parameters':>12}" + f"{'loops':>10}{'batched':>10}{'speed-up':>10}" * 2)
     for width in widths:
