@@ -53,6 +53,7 @@ test: chromium unit notebooks browser
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/trajectories.py
+	$(BIN)/python benchmarks/sweeps.py
 	$(BIN)/python benchmarks/sweeps.py --threads 1
 	$(BIN)/python benchmarks/fast_steps.py
 
