@@ -20,14 +20,19 @@ every figure with more than one thread becomes erratic (loops slowed tens of tim
 quiet machine or with ``--threads 1``. ``--chunk-size`` passes ``sweeps.train`` a chunk size.
 
 The sweep's figures also depend on the C library's memory allocator, the loops' hardly at all. With
-glibc (Linux), the sweep's large activations (4 MB each for width 8) come from the top of the heap,
-and when a step frees them glibc hands that memory back to the system if the free block at the top
-exceeds its trim threshold (twice the largest block it had mapped and freed, as glibc adapts it); the next step
-then takes every page afresh from the kernel (1,000-3,700 page faults per step for width 8 in a
-fresh process, 25-40% of the sweep's time). ``sweeps.train`` therefore allocates and frees one
-30 MB block once per process on the CPU, which raises those thresholds (see its module docstring).
-``MALLOC_TRIM_THRESHOLD_=268435456 MALLOC_MMAP_THRESHOLD_=67108864``, set before Python starts, keep
-freed memory for the whole process too; the header line says whether they were set.
+glibc (Linux), the sweep's large activations (4 MiB each for width 8) come from the top of the heap,
+and when a step frees them glibc hands that memory back to the system if more of the top is free
+than its trim threshold (twice the largest block it has mapped and freed, as glibc adapts it); the
+next step then takes every page afresh from the kernel (60 to 3,700 page faults per step for width 8
+in a fresh process, depending on the order of frees; 20-40% of the sweep's time). ``sweeps.train``
+therefore allocates and frees one 30 MiB block once per process on the CPU, which raises those
+thresholds (see its module docstring). ``MALLOC_TRIM_THRESHOLD_=268435456
+MALLOC_MMAP_THRESHOLD_=67108864``, set before Python starts, keep freed memory for the whole process
+too; the header line names the allocator settings a run had (these variables, ``GLIBC_TUNABLES``,
+``LD_PRELOAD``, ``THP_MEM_ALLOC_ENABLE``).
+
+    python benchmarks/sweeps.py                    # CPU
+    python benchmarks/sweeps.py --device cuda      # GPU, larger model
 """
 
 from __future__ import annotations
@@ -97,9 +102,9 @@ def loops(make, batches, lrs, seeds, device) -> None:
 
 
 def allocator() -> str:
-    """The glibc settings that change the sweep's figures (see the module docstring), if set."""
-    set_ = [f"{k}={os.environ[k]}" for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_") if k in os.environ]
-    return " ".join(set_) or "the C library's defaults"
+    """The allocator settings that change the sweep's figures (see the module docstring), if set."""
+    names = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES", "LD_PRELOAD", "THP_MEM_ALLOC_ENABLE")
+    return " ".join(f"{k}={os.environ[k]}" for k in names if k in os.environ) or "the C library's defaults"
 
 
 def timed(job: Callable[..., None], *args) -> tuple[float, float]:

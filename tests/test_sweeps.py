@@ -21,6 +21,7 @@ arithmetic (a bias before batch norm) is pure rounding noise, which g/√v turns
 from __future__ import annotations
 
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -548,7 +549,6 @@ def test_a_stackable_subclass_with_norms_per_run_is_not_joined(monkeypatch):
         assert torch.equal(sweep.params[name], p), name
 
 
-
 _FRESH_PROCESS = """
 import resource, sys, torch
 from torch import nn
@@ -574,14 +574,22 @@ print(faults, any(int(lo, 16) <= block < int(hi, 16) for lo, hi in heap))
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's adaptive thresholds")
+@pytest.mark.skipif("LD_PRELOAD" in os.environ, reason="another allocator may be preloaded")
 def test_a_cpu_sweep_reuses_freed_memory_instead_of_taking_pages_from_the_system_at_every_step():
-    # In a fresh process each, as glibc's thresholds depend on everything the process freed before.
-    # After the sweep's 30 MB block, glibc serves a 20 MB block from the heap (its mmap threshold
-    # rose to 30 MB), and a sweep of 4 MB activations takes no pages from the system after the first
-    # (measured: 8-47 page faults per step, new small objects; without the block, 60-3700, as the
-    # order of frees lets glibc hand the top of the heap back or not).
+    # In a fresh process each, without the settings that fix glibc's thresholds, as the thresholds
+    # depend on everything the process freed before. After the sweep's 30 MiB block, glibc serves a
+    # 20 MiB block from the heap (its mmap threshold rose to 30 MiB); without the block it maps it
+    # (the sweep's own blocks, 4 MiB at most, raised the threshold no further). And the sweep takes
+    # fewer than 200 pages from the system per step: taking back one freed 4 MiB activation alone
+    # would be 1,024 (measured: 8-47 with the block, new small objects; 60-3,700 without, as the
+    # order of frees lets glibc hand the top of the heap back or not, so this bound alone would not
+    # tell the two apart: the heap check does).
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")}
+
     def fresh(mode):
-        out = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, mode], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, mode], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
         faults, in_heap = out.stdout.split()
         return float(faults), in_heap == "True"
 

@@ -52,12 +52,20 @@ batches fully. ``chunk_size`` bounds memory: parameters, gradients and state tak
 (2 + number of state tensors) × K × the model's parameter bytes, activations K × one run's.
 
 Memory from the system (CPU): a sweep's large activations are freed and taken again at every step.
-With glibc (Linux), freed memory at the top of the heap goes back to the system once it exceeds a
-threshold that glibc adapts to the largest block it has freed, and the next step takes it back page
-by page (thousands of page faults per step for the book's CNN, up to 40% of a sweep's time in a
-fresh process). So a CPU sweep first allocates and frees one 30 MB block, as a process does that
-once held a 30 MB tensor: glibc then keeps up to about 60 MB of freed memory for reuse. Nothing
-else changes, and elsewhere (other C libraries) it is one allocation more.
+With glibc (Linux), freed memory at the top of the heap goes back to the system once more of it is
+free than a threshold, twice the largest block glibc has mapped and freed (blocks of up to 32 MiB
+count), and the next step takes it back page by page: for the book's CNN (32 runs, 4 MiB
+activations) 60 to 3,700 page faults per step, depending on the order of frees, and 20-40% of a
+sweep's time in a fresh process, as measured. So a CPU sweep first allocates and frees one 30 MiB
+block, as a process does that once held a 30 MiB tensor: glibc then serves blocks of up to 30 MiB
+from the heap and hands the top of the heap back only once more than about 60 MiB of it is free,
+which a step of the book's CNN never reaches. This changes glibc's behaviour for the whole process,
+for good, as freeing any such tensor would: memory in use after a sweep may stay higher than
+before. Sweeps whose activations exceed about 60 MiB per step (or 30 MiB per tensor) still take
+pages from the system at every step; ``MALLOC_TRIM_THRESHOLD_`` and ``MALLOC_MMAP_THRESHOLD_``, set
+before Python starts, help there. Where thresholds were set (those variables, ``GLIBC_TUNABLES``,
+mallopt) glibc keeps them and the block changes nothing; with another allocator it is one
+allocation more.
 """
 
 from __future__ import annotations
@@ -215,20 +223,24 @@ def train(make_model: Callable[[], torch.nn.Module], rule: Rule, batches: Sequen
     )
 
 
-def _keep_freed_memory() -> None:
-    """Allocate and free one 30 MB block, once per process (see the module docstring).
+_memory_kept = False
 
-    glibc serves a block that large with mmap, and when such a block is freed it raises its
-    threshold for mmap to the block's size (at most 32 MB) and its threshold for handing the top of
-    the heap back to the system to twice that (mallopt(3), "dynamic mmap threshold"), so the
-    sweep's activations are reused from the heap instead of taken from the system at every step."""
+
+def _keep_freed_memory() -> None:
+    """Allocate and free one 30 MiB block, once per process (see the module docstring).
+
+    In a fresh process glibc serves a block that large with mmap, and when such a block is freed it
+    raises its threshold for mmap to the block's size, if that is at most 32 MiB (a larger block
+    leaves it alone), and its threshold for handing the top of the heap back to the system to twice
+    that (mallopt(3), "dynamic mmap threshold"), unless the thresholds were set explicitly. The
+    sweep's activations are then reused from the heap instead of taken from the system at every
+    step."""
     global _memory_kept
     if not _memory_kept:
-        torch.empty(30 << 20, dtype=torch.uint8)  # never touched: no page is written
+        # An untyped storage, not torch.empty: under torch.use_deterministic_algorithms(True)
+        # torch.empty fills its memory (30 MiB written, 7,700 page faults); a storage is never filled.
+        torch.UntypedStorage(30 << 20)
         _memory_kept = True
-
-
-_memory_kept = False
 
 
 # --- hyperparameters and schedules ------------------------------------------------------------
