@@ -462,18 +462,26 @@ class RuleOptimizer(Optimizer):
         the allocator reuses the memory of the previous one's temporaries.
         """
         candidates, rest = [], []
-        for p in params:
-            grad = p.grad
-            state = self.state.get(p) or self.init_state(p, rule)  # registered once stepped, if not empty
-            step = state.get("step")
-            if (p.numel() > TENSOR_MAX_NUMEL_IN_LIST or grad.is_sparse or p.is_complex()
-                    or grad.dtype != p.dtype or grad.shape != p.shape
-                    or not (step is None or (torch.is_tensor(step) and step.device.type == "cpu"))
-                    or not all(torch.is_tensor(v) and not v.is_sparse and v.dtype == p.dtype and v.shape == p.shape
-                               for k, v in state.items() if k != "step")):
-                rest.append(p)
-            else:
+        for p, state in zip(params, map(self.state.get, params)):
+            # One loop with plain isinstance checks, not all() over a generator: this runs for every
+            # parameter at every step, and on many small tensors its Python cost is part of the step's.
+            state = state or self.init_state(p, rule)  # registered once stepped, if not empty
+            grad, dtype, shape = p.grad, p.dtype, p.shape
+            listed = (p.numel() <= TENSOR_MAX_NUMEL_IN_LIST and not grad.is_sparse and not p.is_complex()
+                      and grad.dtype == dtype and grad.shape == shape)
+            step = None
+            for k, v in state.items() if listed else ():
+                if k == "step":
+                    step = v
+                    listed = v is None or (isinstance(v, Tensor) and v.device.type == "cpu")
+                else:
+                    listed = isinstance(v, Tensor) and not v.is_sparse and v.dtype == dtype and v.shape == shape
+                if not listed:
+                    break
+            if listed:
                 candidates.append((p, state, step))
+            else:
+                rest.append(p)
         # the step counts, read in one call (a tensor list would read them one by one)
         with_step = [step for _, _, step in candidates if step is not None]
         one_dtype = len({step.dtype for step in with_step}) == 1
