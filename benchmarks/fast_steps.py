@@ -23,9 +23,14 @@ measured bandwidth of the faster of two large in-place streams (as in the fast-s
     python benchmarks/fast_steps.py --device cuda       # the same table on a GPU, plus the floor
     python benchmarks/fast_steps.py --paired --threads 1 --clock cpu   # the default-flags goal, fairly
 
-With all five ways alive in one process (about 800 MB for the 10M model), the allocator's handling
-of freed memory slows torch's loop on the 10M model to about half its speed alone, which flatters
-ours in the side-by-side table. ``--paired`` measures the default-flags goal without that: only
+Before anything else the benchmark allocates and frees one 30 MiB block, as ``sweeps.train`` does
+on the CPU (see ``adaptive_optim.sweeps``): glibc (Linux) then keeps freed blocks of up to 30 MiB
+for reuse instead of handing them back to the system. Without it, whether torch's loop on the 10M
+model took its 2 MiB temporaries afresh from the system at every step (about 10,000 page faults,
+twice as slow) depended on what the process had allocated before, so the default ratio on that
+model came out near 0.5 or near 1.0 from one run to another. Even so, with all five ways alive in
+one process (about 800 MB for the 10M model), the allocator's handling of freed memory slows torch's
+loop on the 10M model, which flatters ours in the side-by-side table. ``--paired`` measures the default-flags goal without that: only
 torch's default and ours are built, they take one step each in turn, and the table gives the median
 over the pairs of ours ÷ torch's (with its quartiles), once with torch's optimizer built first and
 once with ours built first.
@@ -187,6 +192,7 @@ def main() -> None:
     parser.add_argument("--paired", action="store_true",
                         help="only the default-flags goal: ours and torch's default built alone, stepping in turn")
     args = parser.parse_args()
+    torch.UntypedStorage(30 << 20)  # allocated and freed: glibc's thresholds rise (see the docstring)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
