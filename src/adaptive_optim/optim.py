@@ -457,8 +457,9 @@ class RuleOptimizer(Optimizer):
         torch's foreach kernels round as its per-tensor ones; Tensor and NumPy hyperparameters step one by one.
         Large tensors (over ``TENSOR_MAX_NUMEL_IN_LIST`` entries) step one by one too, and a list
         holds at most ``LIST_MAX_NUMEL`` entries in all: a foreach operation that is not in place allocates
-        its results for the whole list at once, and for large tensors those fresh allocations
-        (page faults) cost more than the per-tensor overhead a list saves; one tensor at a time,
+        its results for the whole list at once, and for large tensors that is more memory, which,
+        when it exceeds what the C library keeps for reuse, comes fresh from the system at every step
+        (page faults costing more than the per-tensor overhead a list saves); one tensor at a time,
         the allocator reuses the memory of the previous one's temporaries.
         """
         candidates, rest = [], []
