@@ -82,6 +82,16 @@ class TensorList:
             return into
         return result
 
+    def _with_coefficient(self, name: str, *lists: "TensorList", into: "TensorList | None" = None,
+                          **coefficient) -> "TensorList":
+        """``name`` with TensorLists and one coefficient, passed by keyword (``alpha``, ``value``,
+        ``weight``: the same keyword in torch's foreach and per-tensor functions): one foreach call,
+        or, compiling, tensor by tensor where the coefficient is a 0-d tensor (see the module's docstring)."""
+        ((key, value),) = coefficient.items()
+        value = _number(value)
+        step = self._each if _is_tensor(value) else self._foreach
+        return step(name, *lists, into=into, **{key: value})
+
     def _binary(self, name: str, other) -> "TensorList":
         if isinstance(other, TensorList):
             return self._foreach(name, other)
@@ -143,28 +153,16 @@ class TensorList:
         return self._foreach("maximum", other, into=into)
 
     def lerp(self, end: "TensorList", weight, into: "TensorList | None" = None) -> "TensorList":
-        weight = _number(weight)
-        if _is_tensor(weight):  # compiling: see the module's docstring
-            return self._each("lerp", end, weight, into=into)
-        return self._foreach("lerp", end, weight, into=into)
+        return self._with_coefficient("lerp", end, into=into, weight=weight)
 
     def add_scaled(self, other: "TensorList", alpha, into: "TensorList | None" = None) -> "TensorList":
-        alpha = _number(alpha)
-        if _is_tensor(alpha):  # compiling: see the module's docstring
-            return self._each("add", other, alpha=alpha, into=into)
-        return self._foreach("add", other, alpha=alpha, into=into)
+        return self._with_coefficient("add", other, into=into, alpha=alpha)
 
     def addcmul(self, a: "TensorList", b: "TensorList", value, into: "TensorList | None" = None) -> "TensorList":
-        value = _number(value)
-        if _is_tensor(value):  # compiling: see the module's docstring
-            return self._each("addcmul", a, b, value=value, into=into)
-        return self._foreach("addcmul", a, b, value, into=into)
+        return self._with_coefficient("addcmul", a, b, into=into, value=value)
 
     def addcdiv(self, a: "TensorList", b: "TensorList", value, into: "TensorList | None" = None) -> "TensorList":
-        value = _number(value)
-        if _is_tensor(value):  # compiling: see the module's docstring
-            return self._each("addcdiv", a, b, value=value, into=into)
-        return self._foreach("addcdiv", a, b, value, into=into)
+        return self._with_coefficient("addcdiv", a, b, into=into, value=value)
 
     def as_real(self) -> "TensorList":
         """Complex tensors as real views (…, 2); the list itself when none is complex."""
