@@ -47,6 +47,7 @@ from collections.abc import Callable
 import torch
 
 from adaptive_optim import optim as ours
+from adaptive_optim import sweeps
 
 #: name -> constructor keyword arguments (SGD with momentum, the others at torch's defaults)
 OPTIMIZERS: dict[str, dict] = {
@@ -192,7 +193,7 @@ def main() -> None:
     parser.add_argument("--paired", action="store_true",
                         help="only the default-flags goal: ours and torch's default built alone, stepping in turn")
     args = parser.parse_args()
-    torch.UntypedStorage(30 << 20)  # allocated and freed: glibc's thresholds rise (see the docstring)
+    sweeps._keep_freed_memory()  # the 30 MiB block, as sweeps.train frees it (see the docstring)
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
